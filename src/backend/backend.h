@@ -1,0 +1,111 @@
+// The backend-neutral op interface. Model code (src/engine/forward.cpp) names these ops and never
+// sees cl_* types; each backend (cpu/ reference, opencl/) implements them on its own buffers.
+//
+// Activations are float row-major matrices (n_tokens, dim) held in backend Buffers. The KV cache
+// is owned by a session; weights by the model and shared read-only by all sessions. Ops on one
+// backend may run asynchronously; read() and finish() synchronise.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/tensor.h"
+
+namespace edgellm {
+
+// Device memory for activations (float elements).
+class Buffer {
+public:
+    virtual ~Buffer() = default;
+    size_t n_floats = 0;
+};
+
+// A weight matrix (rows = outputs, cols = K) or a float vector, as the backend stores it.
+class Weight {
+public:
+    virtual ~Weight() = default;
+    DType type = DType::F32;
+    int64_t rows = 0;  // vectors: rows = 1
+    int64_t cols = 0;
+    size_t bytes = 0;  // bytes of device/host memory it occupies
+};
+
+// Per-session KV cache: for each layer K and V of shape (n_ctx, kv_dim).
+class KvCache {
+public:
+    virtual ~KvCache() = default;
+    int n_layer = 0;
+    int n_ctx = 0;
+    int kv_dim = 0;
+    size_t bytes = 0;
+};
+
+struct RopeParams {
+    int head_dim = 0;
+    int n_head = 0;
+    int n_head_kv = 0;
+    const std::vector<float> *inv_freq = nullptr;  // head_dim/2, scaling applied (rotate-half)
+};
+
+struct AttentionParams {
+    int n_head = 0;
+    int n_head_kv = 0;
+    int head_dim = 0;
+    float scale = 0.f;  // 1/sqrt(head_dim)
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    virtual const char *name() const = 0;        // "cpu", "opencl"
+    virtual std::string device_name() const = 0; // "CPU (4 threads)", the OpenCL device name
+
+    // -- memory ---------------------------------------------------------------------------
+    // Takes over a host matrix; the backend may keep it or upload it and free the host copy.
+    virtual std::unique_ptr<Weight> upload_matrix(QTensor &&t) = 0;
+    virtual std::unique_ptr<Weight> upload_vector(std::vector<float> &&v) = 0;
+    virtual std::unique_ptr<Buffer> alloc(size_t n_floats) = 0;
+    virtual std::unique_ptr<KvCache> alloc_kv(int n_layer, int n_ctx, int kv_dim) = 0;
+    virtual void write(Buffer &dst, const float *src, size_t n, size_t offset = 0) = 0;
+    virtual void read(const Buffer &src, float *dst, size_t n, size_t offset = 0) = 0;
+    virtual void finish() {}
+
+    // -- ops ------------------------------------------------------------------------------
+    // out (n, cols) = rows tokens[i] of table (n_vocab, cols), dequantized.
+    virtual void embed(Buffer &out, const Weight &table, const int32_t *tokens, int n) = 0;
+    // out (n, dim) = x * rsqrt(mean(x^2) + eps) * w, per row.
+    virtual void rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, int dim,
+                          float eps) = 0;
+    // y (n, W.rows) = x (n, W.cols) W^T; with accumulate, y += that (the residual add fused).
+    // x_offset/y_offset: element offsets into x and y (used to take the last row only).
+    virtual void matmul(Buffer &y, const Weight &W, const Buffer &x, int n, bool accumulate,
+                        size_t x_offset = 0, size_t y_offset = 0) = 0;
+    // Rotates q (n, n_head*head_dim) and k (n, n_head_kv*head_dim) in place for positions
+    // pos0..pos0+n-1 and stores k and v (n, kv_dim) into the cache rows pos0.. of `layer`.
+    virtual void rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer,
+                               int pos0, int n, const RopeParams &p) = 0;
+    // Causal attention of q (n, n_head*head_dim) at positions pos0.. over cache positions
+    // [0, pos0+n) of `layer`: out (n, n_head*head_dim). GQA: head h reads kv head
+    // h / (n_head / n_head_kv).
+    virtual void attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0,
+                           int n, const AttentionParams &p) = 0;
+    // out[i] = silu(gate[i]) * up[i], i < n.
+    virtual void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) = 0;
+    // y[i] += x[i], i < n.
+    virtual void add(Buffer &y, const Buffer &x, size_t n) = 0;
+    // Copies n floats from src[src_offset..] to dst[dst_offset..].
+    virtual void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset = 0,
+                      size_t src_offset = 0) = 0;
+};
+
+struct CpuBackendOptions {
+    int n_threads = 0;  // 0: hardware concurrency
+};
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions &opt);
+
+}  // namespace edgellm

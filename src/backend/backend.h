@@ -112,13 +112,12 @@ public:
         matmul(v, Wv, x, n, false);
     }
     // out (n, Wg.rows) = silu(x Wg^T) * (x Wu^T): the FFN gate/up products fused with SwiGLU.
-    virtual void matmul_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu, const Buffer &x,
-                               int n) {
-        const size_t m = (size_t)n * (size_t)Wg.rows;
-        std::unique_ptr<Buffer> g = alloc(m), u = alloc(m);
-        matmul(*g, Wg, x, n, false);
-        matmul(*u, Wu, x, n, false);
-        swiglu(out, *g, *u, m);
+    // scratch holds n * Wg.rows floats (used by the default and by prefill paths).
+    virtual void matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                               const Buffer &x, int n) {
+        matmul(out, Wg, x, n, false);
+        matmul(scratch, Wu, x, n, false);
+        swiglu(out, out, scratch, (size_t)n * (size_t)Wg.rows);
     }
 };
 

@@ -68,7 +68,7 @@ ClBackend::~ClBackend() {
     for (auto &e : events_) clReleaseEvent(e.second);
     // Buffers must go before the context: release members explicitly.
     dummy_ = Mem(); tile_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); part_o_ = Mem();
-    part_ml_ = Mem(); ffn_a_ = Mem(); ffn_b_ = Mem(); inv_freq_ = Mem();
+    part_ml_ = Mem(); inv_freq_ = Mem();
     for (auto &k : kernels_) clReleaseKernel(k.second);
     for (cl_program p : programs_) clReleaseProgram(p);
     if (queue_) clReleaseCommandQueue(queue_);

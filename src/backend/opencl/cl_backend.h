@@ -70,8 +70,8 @@ public:
                 size_t x_offset, size_t y_offset) override;
     void matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
                     const Weight &Wv, const Buffer &x, int n) override;
-    void matmul_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu, const Buffer &x,
-                       int n) override;
+    void matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                       const Buffer &x, int n) override;
     void rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer, int pos0,
                        int n, const RopeParams &p) override;
     void attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0, int n,
@@ -123,7 +123,6 @@ private:
     Mem tokens_; size_t tokens_cap_ = 0;
     Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
     Mem part_ml_; size_t part_ml_cap_ = 0;
-    Mem ffn_a_, ffn_b_; size_t ffn_a_cap_ = 0, ffn_b_cap_ = 0;
     std::vector<float> inv_freq_host_;
     Mem inv_freq_;
 };

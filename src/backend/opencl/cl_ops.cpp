@@ -167,7 +167,8 @@ void ClBackend::matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, co
     launch(kn.c_str(), kk, 2, gws, lws);
 }
 
-void ClBackend::matmul_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu, const Buffer &x, int n) {
+void ClBackend::matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                              const Buffer &x, int n) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     const ClWeight &A = cw(Wg), &B = cw(Wu);
     if (n <= 0) return;
@@ -175,24 +176,8 @@ void ClBackend::matmul_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu, c
     need(x.n_floats >= (size_t)n * A.cols && out.n_floats >= (size_t)n * A.rows, "matmul_swiglu shapes");
     const bool fusable = n <= tune_.gemv_max_n && A.type == B.type && A.chunks.size() == 1 &&
                          B.chunks.size() == 1;
-    if (!fusable) {
-        // Prefill: two GEMMs into persistent scratch, then the element-wise SwiGLU.
-        const size_t mlen = (size_t)n * (size_t)A.rows;
-        ClBuffer ga, gb;
-        ensure(ffn_a_, ffn_a_cap_, mlen * 4);
-        ensure(ffn_b_, ffn_b_cap_, mlen * 4);
-        ga.mem.m = ffn_a_.m;
-        gb.mem.m = ffn_b_.m;
-        ga.n_floats = gb.n_floats = mlen;
-        try {
-            matmul(ga, Wg, x, n, false, 0, 0);
-            matmul(gb, Wu, x, n, false, 0, 0);
-            swiglu(out, ga, gb, mlen);
-        } catch (...) {
-            ga.mem.m = gb.mem.m = nullptr;
-            throw;
-        }
-        ga.mem.m = gb.mem.m = nullptr;  // borrowed, not owned
+    if (!fusable) {  // prefill: two GEMMs, then the element-wise SwiGLU
+        Backend::matmul_swiglu(out, scratch, Wg, Wu, x, n);
         return;
     }
     const std::string kn = std::string("gemv_swiglu_") + fmt_suffix(A.type);

@@ -114,7 +114,7 @@ private:
     std::map<std::string, cl_kernel> kernels_;
     std::recursive_mutex mu_;  // ops may come from sessions on different threads
     uint64_t launches_ = 0;
-    std::vector<std::pair<const char *, cl_event>> events_;
+    std::vector<std::pair<std::string, cl_event>> events_;
     std::map<std::string, OpenClKernelTime> profile_;
 
     Mem dummy_;                            // bound where a format has no scales/mins

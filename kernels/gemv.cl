@@ -77,7 +77,13 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
 
 // Partial sums of GEMV_ROWS rows (row0.., nrows valid) for this work-item into acc. With use_norm,
 // x is multiplied by nw * inv as it is loaded (the RMSNorm fused into the product).
-#define GEMV_ROWS_FN(F, WT)                                                                       \
+// X4(i) loads activations i*4..i*4+3: aligned float4 loads for the quantized formats (K % 32 == 0
+// and the host keeps x offsets multiples of 4), vload4 for F16/F32 (any K and offset).
+#define X4_ALIGNED(i) (((__global const float4 *)x)[i])
+#define X4_ANY(i) vload4((i), x)
+#define NW4_ALIGNED(i) (((__global const float4 *)nw)[i])
+#define NW4_ANY(i) vload4((i), nw)
+#define GEMV_ROWS_FN(F, WT, X4, NW4)                                                              \
     inline void rows_##F(__global const WT *W, __global const half *S, __global const half *M,    \
                          int hm, long row0, int nrows, int K, __global const float *x,            \
                          float *acc, int use_norm, __global const float *nw, float inv) {          \
@@ -85,9 +91,9 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
         const int G = K / 32;                                                                      \
         for (int g = lid; g < G; g += GEMV_WG) {                                                   \
             float4 xv[8];                                                                          \
-            for (int j = 0; j < 8; ++j) xv[j] = vload4(g * 8 + j, x);                              \
+            for (int j = 0; j < 8; ++j) xv[j] = X4(g * 8 + j);                                     \
             if (use_norm)                                                                          \
-                for (int j = 0; j < 8; ++j) xv[j] *= vload4(g * 8 + j, nw) * inv;                  \
+                for (int j = 0; j < 8; ++j) xv[j] *= NW4(g * 8 + j) * inv;                         \
             const float4 s4 = xv[0] + xv[1] + xv[2] + xv[3] + xv[4] + xv[5] + xv[6] + xv[7];      \
             const float sx = s4.x + s4.y + s4.z + s4.w;                                            \
             for (int r = 0; r < GEMV_ROWS; ++r)                                                    \
@@ -103,8 +109,8 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
 // gemv_F: y[t*ldy + y_off + r] (+)= W x_t. gemv3_F: three matrices over the same x (q, k, v),
 // optionally RMS-normalised on the fly (use_norm, nw, eps). gemv_swiglu_F: silu(Wa x) * (Wb x),
 // same optional norm.
-#define GEMV_KERNELS(F, WT)                                                                       \
-    GEMV_ROWS_FN(F, WT)                                                                           \
+#define GEMV_KERNELS(F, WT, X4, NW4)                                                              \
+    GEMV_ROWS_FN(F, WT, X4, NW4)                                                                  \
     __kernel __attribute__((reqd_work_group_size(GEMV_WG, 1, 1))) void gemv_##F(                  \
         __global const WT *W, __global const half *S, __global const half *M, int hm, int rows,   \
         int K, __global const float *x, int x_off, __global float *y, int y_off, int ldy,         \
@@ -179,7 +185,7 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
                 if (r < nrows) yt[r] = acc[r] / (1.f + exp(-acc[r])) * bcc[r];                     \
     }
 
-GEMV_KERNELS(q4, uint4)
-GEMV_KERNELS(q8, char)
-GEMV_KERNELS(f16, half)
-GEMV_KERNELS(f32, float)
+GEMV_KERNELS(q4, uint4, X4_ALIGNED, NW4_ALIGNED)
+GEMV_KERNELS(q8, char, X4_ALIGNED, NW4_ALIGNED)
+GEMV_KERNELS(f16, half, X4_ANY, NW4_ANY)
+GEMV_KERNELS(f32, float, X4_ANY, NW4_ANY)

@@ -132,6 +132,7 @@ private:
     Mem tile_; size_t tile_cap_ = 0;       // dequantized weight tile (prefill GEMM)
     Mem blas_tmp_; size_t blas_tmp_cap_ = 0;
     Mem tokens_; size_t tokens_cap_ = 0;
+    Mem xalign_; size_t xalign_cap_ = 0;   // aligned copy of an unaligned GEMV input
     Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
     Mem part_ml_; size_t part_ml_cap_ = 0;
     std::vector<float> inv_freq_host_;

@@ -134,6 +134,25 @@ void ClBackend::matmul(Buffer &y, const Weight &Wb, const Buffer &x, int n, bool
     if (n <= 0) return;
     need(x.n_floats >= x_offset + (size_t)n * (size_t)W.cols, "matmul x too small");
     need(y.n_floats >= y_offset + (size_t)n * (size_t)W.rows, "matmul y too small");
+    const bool quant = W.type == DType::Q4 || W.type == DType::Q8_0;
+    if (n <= tune_.gemv_max_n && quant && x_offset % 4 != 0) {
+        // The quantized GEMV kernels load x as aligned float4: move an unaligned slice first.
+        const size_t len = (size_t)n * (size_t)W.cols;
+        ensure(xalign_, xalign_cap_, len * 4);
+        check(clEnqueueCopyBuffer(queue_, mem_of(x), xalign_.m, x_offset * 4, 0, len * 4, 0, nullptr, nullptr),
+              "clEnqueueCopyBuffer");
+        ClBuffer tmp;
+        tmp.mem.m = xalign_.m;
+        tmp.n_floats = len;
+        try {
+            for (const WeightChunk &c : W.chunks) gemv(y, W, c, tmp, n, accumulate, 0, y_offset);
+        } catch (...) {
+            tmp.mem.m = nullptr;
+            throw;
+        }
+        tmp.mem.m = nullptr;  // borrowed
+        return;
+    }
     for (const WeightChunk &c : W.chunks) {
         if (n <= tune_.gemv_max_n) gemv(y, W, c, x, n, accumulate, x_offset, y_offset);
         else gemm(y, W, c, x, n, accumulate, x_offset, y_offset);

@@ -7,14 +7,26 @@
 // Kernels per format F: gemv_F (one matrix), gemv3_F (three matrices sharing x: q, k, v) and
 // gemv_swiglu_F (silu(A x) * (B x)). Grid: (n_blocks * GEMV_WG, n_tokens).
 
+// Nibbles to floats without int->float conversions (a quarter-rate instruction on NVIDIA and a
+// main cost on Mali): each nibble q is shifted into the top 4 mantissa bits of 1.0f, giving the
+// exact value 1 + q/16; then sum (1 + q/16) x = sum x + (sum q x) / 16, so
+// sum q x = 16 (dot - sum x). Word w holds elements 0..7 at bits 4i.
+inline float4 nib_lo(uint w) {
+    return as_float4(((uint4)(w << 19, w << 15, w << 11, w << 7) & 0x00780000u) | 0x3F800000u);
+}
+inline float4 nib_hi(uint w) {
+    return as_float4(((uint4)(w << 3, w >> 1, w >> 5, w >> 9) & 0x00780000u) | 0x3F800000u);
+}
+
 inline float group_q4(__global const uint4 *W, __global const half *S, __global const half *M,
                       int hm, long row, int g, int K, const float4 *xv, float sx) {
     const long gi = row * (K / 32) + g;
     const uint4 w = W[gi];
-    float dq = dot(nib4(w.s0, 0), xv[0]) + dot(nib4(w.s0, 16), xv[1]) +
-               dot(nib4(w.s1, 0), xv[2]) + dot(nib4(w.s1, 16), xv[3]) +
-               dot(nib4(w.s2, 0), xv[4]) + dot(nib4(w.s2, 16), xv[5]) +
-               dot(nib4(w.s3, 0), xv[6]) + dot(nib4(w.s3, 16), xv[7]);
+    const float dv = dot(nib_lo(w.s0), xv[0]) + dot(nib_hi(w.s0), xv[1]) +
+                     dot(nib_lo(w.s1), xv[2]) + dot(nib_hi(w.s1), xv[3]) +
+                     dot(nib_lo(w.s2), xv[4]) + dot(nib_hi(w.s2), xv[5]) +
+                     dot(nib_lo(w.s3), xv[6]) + dot(nib_hi(w.s3), xv[7]);
+    const float dq = 16.f * (dv - sx);  // sum q x
     const float d = vload_half(gi, S);
     return hm ? d * dq + vload_half(gi, M) * sx : d * (dq - 8.f * sx);
 }

@@ -1,6 +1,7 @@
 // Matrix-vector products for decode (a few tokens): y[t, r] (+)= sum_k W[r, k] x[t, k].
-// A work-group of GEMV_WG items owns GEMV_ROWS consecutive rows; item i walks the 32-groups
-// i, i+GEMV_WG, ...: one 16-byte load of packed weights per row per group, the 32 activations
+// A work-group of GEMV_WG items is split into teams of GEMV_LPR items; each team owns GEMV_ROWS
+// consecutive rows and its item i walks the 32-groups i, i+GEMV_LPR, ... (enough work per item
+// before the reduction, which only spans the team): one 16-byte load of packed weights per row per group, the 32 activations
 // loaded once (float4 x 8) and reused for all rows, Σx of the group computed once and reused to
 // fold the Q4 zero point / min: d * (Σ q·x − 8 Σx) or d * Σ q·x + m * Σx. fp32 accumulation,
 // one work-group reduction (sub-groups where present) per row at the end.
@@ -58,23 +59,26 @@ inline float tail_q8(__global const char *W, long row, int k, int K) { return 0.
 inline float tail_f16(__global const half *W, long row, int k, int K) { return vload_half(row * K + k, W); }
 inline float tail_f32(__global const float *W, long row, int k, int K) { return W[row * K + k]; }
 
-// Reduces acc[0..GEMV_ROWS) over the work-group in one pass (one tree for all rows, not one per
-// row); afterwards item 0 holds the totals. scratch: GEMV_ROWS * GEMV_WG floats.
+// Reduces acc[0..GEMV_ROWS) over each team in one pass (one tree for all rows, not one per row);
+// afterwards every item holds its team's totals. scratch: GEMV_ROWS * GEMV_WG floats.
 inline void reduce_rows(float *acc, __local float *scratch) {
 #if USE_SUBGROUPS
-    for (int r = 0; r < GEMV_ROWS; ++r) acc[r] = wg_sum(acc[r], scratch, GEMV_WG);
-#else
+    if (GEMV_LPR == GEMV_WG) {  // one team: sub-group reductions
+        for (int r = 0; r < GEMV_ROWS; ++r) acc[r] = wg_sum(acc[r], scratch, GEMV_WG);
+        return;
+    }
+#endif
     const int lid = get_local_id(0);
+    const int tl = lid % GEMV_LPR;
     for (int r = 0; r < GEMV_ROWS; ++r) scratch[r * GEMV_WG + lid] = acc[r];
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = GEMV_WG / 2; s > 0; s >>= 1) {
-        if (lid < s)
+    for (int s = GEMV_LPR / 2; s > 0; s >>= 1) {
+        if (tl < s)
             for (int r = 0; r < GEMV_ROWS; ++r) scratch[r * GEMV_WG + lid] += scratch[r * GEMV_WG + lid + s];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    for (int r = 0; r < GEMV_ROWS; ++r) acc[r] = scratch[r * GEMV_WG];
+    for (int r = 0; r < GEMV_ROWS; ++r) acc[r] = scratch[r * GEMV_WG + lid - tl];
     barrier(CLK_LOCAL_MEM_FENCE);  // scratch may be reused right after
-#endif
 }
 
 // RMSNorm folded into a product: 1/RMS(x) over K values, computed by every work-group (x is
@@ -99,9 +103,9 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
     inline void rows_##F(__global const WT *W, __global const half *S, __global const half *M,    \
                          int hm, long row0, int nrows, int K, __global const float *x,            \
                          float *acc, int use_norm, __global const float *nw, float inv) {          \
-        const int lid = get_local_id(0);                                                           \
+        const int lid = get_local_id(0) % GEMV_LPR;                                                \
         const int G = K / 32;                                                                      \
-        for (int g = lid; g < G; g += GEMV_WG) {                                                   \
+        for (int g = lid; g < G; g += GEMV_LPR) {                                                  \
             float4 xv[8];                                                                          \
             for (int j = 0; j < 8; ++j) xv[j] = X4(g * 8 + j);                                     \
             if (use_norm)                                                                          \
@@ -111,7 +115,7 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
             for (int r = 0; r < GEMV_ROWS; ++r)                                                    \
                 if (r < nrows) acc[r] += group_##F(W, S, M, hm, row0 + r, g, K, xv, sx);           \
         }                                                                                          \
-        for (int k = G * 32 + lid; k < K; k += GEMV_WG) {                                          \
+        for (int k = G * 32 + lid; k < K; k += GEMV_LPR) {                                         \
             const float xk = use_norm ? x[k] * nw[k] * inv : x[k];                                 \
             for (int r = 0; r < GEMV_ROWS; ++r)                                                    \
                 if (r < nrows) acc[r] += tail_##F(W, row0 + r, k, K) * xk;                         \
@@ -128,7 +132,7 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
         int K, __global const float *x, int x_off, __global float *y, int y_off, int ldy,         \
         int accumulate) {                                                                          \
         __local float scratch[GEMV_ROWS * GEMV_WG];                                                \
-        const long row0 = (long)get_group_id(0) * GEMV_ROWS;                                       \
+        const long row0 = ((long)get_group_id(0) * GEMV_TEAMS + get_local_id(0) / GEMV_LPR) * GEMV_ROWS; \
         const int t = get_global_id(1);                                                            \
         const int nrows = min(GEMV_ROWS, rows - (int)row0);                                        \
         float acc[GEMV_ROWS];                                                                      \
@@ -136,7 +140,7 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
         rows_##F(W, S, M, hm, row0, nrows, K, x + x_off + (long)t * K, acc, 0, x, 1.f);            \
         reduce_rows(acc, scratch);                                                                 \
         __global float *yt = y + y_off + (long)t * ldy + row0;                                     \
-        if (get_local_id(0) == 0)                                                                  \
+        if (get_local_id(0) % GEMV_LPR == 0)                                                                  \
             for (int r = 0; r < GEMV_ROWS; ++r)                                                    \
                 if (r < nrows) yt[r] = accumulate ? yt[r] + acc[r] : acc[r];                       \
     }                                                                                              \
@@ -148,8 +152,9 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
         int rows2, __global float *y2, int K, __global const float *x, int use_norm,              \
         __global const float *nw, float eps) {                                                     \
         __local float scratch[GEMV_ROWS * GEMV_WG];                                                \
-        const int nb0 = (rows0 + GEMV_ROWS - 1) / GEMV_ROWS;                                       \
-        const int nb1 = (rows1 + GEMV_ROWS - 1) / GEMV_ROWS;                                       \
+        const int RPW = GEMV_TEAMS * GEMV_ROWS; /* rows per work-group */                         \
+        const int nb0 = (rows0 + RPW - 1) / RPW;                                                   \
+        const int nb1 = (rows1 + RPW - 1) / RPW;                                                   \
         int b = get_group_id(0);                                                                   \
         const int t = get_global_id(1);                                                            \
         __global const WT *W = W0;                                                                 \
@@ -161,7 +166,7 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
         } else if (b >= nb0) {                                                                     \
             b -= nb0; W = W1; S = S1; M = M1; hm = hm1; rows = rows1; y = y1;                     \
         }                                                                                          \
-        const long row0 = (long)b * GEMV_ROWS;                                                     \
+        const long row0 = ((long)b * GEMV_TEAMS + get_local_id(0) / GEMV_LPR) * GEMV_ROWS;       \
         const int nrows = min(GEMV_ROWS, rows - (int)row0);                                        \
         __global const float *xt = x + (long)t * K;                                                \
         const float inv = row_inv_rms(xt, K, use_norm, eps, scratch);                              \
@@ -170,7 +175,7 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
         rows_##F(W, S, M, hm, row0, nrows, K, xt, acc, use_norm, nw, inv);                         \
         reduce_rows(acc, scratch);                                                                 \
         __global float *yt = y + (long)t * rows + row0;                                            \
-        if (get_local_id(0) == 0)                                                                  \
+        if (get_local_id(0) % GEMV_LPR == 0)                                                                  \
             for (int r = 0; r < GEMV_ROWS; ++r)                                                    \
                 if (r < nrows) yt[r] = acc[r];                                                     \
     }                                                                                              \
@@ -180,7 +185,7 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
         int rows, int K, __global const float *x, __global float *y, int use_norm,                \
         __global const float *nw, float eps) {                                                     \
         __local float scratch[GEMV_ROWS * GEMV_WG];                                                \
-        const long row0 = (long)get_group_id(0) * GEMV_ROWS;                                       \
+        const long row0 = ((long)get_group_id(0) * GEMV_TEAMS + get_local_id(0) / GEMV_LPR) * GEMV_ROWS; \
         const int t = get_global_id(1);                                                            \
         const int nrows = min(GEMV_ROWS, rows - (int)row0);                                        \
         __global const float *xt = x + (long)t * K;                                                \
@@ -192,7 +197,7 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
         reduce_rows(acc, scratch);                                                                 \
         reduce_rows(bcc, scratch);                                                                 \
         __global float *yt = y + (long)t * rows + row0;                                            \
-        if (get_local_id(0) == 0)                                                                  \
+        if (get_local_id(0) % GEMV_LPR == 0)                                                                  \
             for (int r = 0; r < GEMV_ROWS; ++r)                                                    \
                 if (r < nrows) yt[r] = acc[r] / (1.f + exp(-acc[r])) * bcc[r];                     \
     }

@@ -85,7 +85,8 @@ void ClBackend::gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const B
     args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : dummy_.m,
          (cl_int)W.has_mins, (cl_int)c.rows, (cl_int)W.cols, mem_of(x), (cl_int)x_off, mem_of(y),
          (cl_int)(y_off + (size_t)c.row0), (cl_int)W.rows, (cl_int)accumulate);
-    const size_t nb = ((size_t)c.rows + tune_.gemv_rows - 1) / tune_.gemv_rows;
+    const size_t rpw = (size_t)tune_.gemv_rows * (tune_.gemv_wg / tune_.gemv_lpr);  // rows per group
+    const size_t nb = ((size_t)c.rows + rpw - 1) / rpw;
     size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
     launch(kn.c_str(), k, 2, gws, lws);
 }
@@ -177,7 +178,7 @@ bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, con
          C.chunks[0].data.m, s(C), m(C), (cl_int)C.has_mins, (cl_int)C.rows, mem_of(v),
          (cl_int)A.cols, mem_of(x), (cl_int)(norm != nullptr),
          norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps);
-    const size_t R = (size_t)tune_.gemv_rows;
+    const size_t R = (size_t)tune_.gemv_rows * (tune_.gemv_wg / tune_.gemv_lpr);  // rows per group
     const size_t nb = (A.rows + R - 1) / R + (B.rows + R - 1) / R + (C.rows + R - 1) / R;
     size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
     launch(kn.c_str(), kk, 2, gws, lws);
@@ -200,7 +201,8 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
          b.mins.m ? b.mins.m : dummy_.m, (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols,
          mem_of(x), mem_of(out), (cl_int)(norm != nullptr), norm ? cw(*norm).chunks[0].data.m : dummy_.m,
          (cl_float)eps);
-    const size_t nb = ((size_t)A.rows + tune_.gemv_rows - 1) / tune_.gemv_rows;
+    const size_t rpw = (size_t)tune_.gemv_rows * (tune_.gemv_wg / tune_.gemv_lpr);
+    const size_t nb = ((size_t)A.rows + rpw - 1) / rpw;
     size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
     launch(kn.c_str(), k, 2, gws, lws);
     return true;

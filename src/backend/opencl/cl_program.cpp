@@ -29,6 +29,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // Valhall: one 16-lane sub-group per work-group, no __local staging (emulated in DRAM).
         t.row = "mali-g610";
         t.gemv_wg = 16;
+        t.gemv_lpr = 16;
         t.gemv_rows = 4;
         t.gemv_max_n = 4;
         t.attn_wg = 64;
@@ -45,7 +46,8 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
     } else if (has(vendor, "NVIDIA")) {
         // NVIDIA OpenCL reports OpenCL C 1.2 and no cl_khr_subgroups: __local reductions.
         t.row = "nvidia";
-        t.gemv_wg = 32;
+        t.gemv_wg = 64;
+        t.gemv_lpr = 8;
         t.gemv_rows = 4;
         t.gemv_max_n = 8;
         t.attn_wg = 64;
@@ -57,6 +59,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";
         t.gemv_wg = 16;
+        t.gemv_lpr = 16;
         t.gemv_rows = 4;
         t.gemv_max_n = 4;
         t.attn_wg = 16;
@@ -82,6 +85,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 auto pow2 = [](int x) { return x > 0 && (x & (x - 1)) == 0; };
                 if (k == "gemv_wg" && pow2(v)) t.gemv_wg = v;
                 else if (k == "gemv_rows" && v > 0 && v <= 16) t.gemv_rows = v;
+                else if (k == "gemv_lpr" && pow2(v)) t.gemv_lpr = v;
                 else if (k == "gemv_max_n" && v > 0) t.gemv_max_n = v;
                 else if (k == "attn_wg" && pow2(v)) t.attn_wg = v;
                 else if (k == "attn_chunk" && v > 0 && v <= t.attn_max_chunk) t.attn_chunk = v;
@@ -90,6 +94,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
             pos = e + 1;
         }
     }
+    if (t.gemv_lpr > t.gemv_wg || t.gemv_wg % t.gemv_lpr != 0) t.gemv_lpr = t.gemv_wg;
     const char *nosg = std::getenv("EDGELLM_OPENCL_NO_SUBGROUPS");
     if (nosg && *nosg && *nosg != '0') t.subgroups = false;
     return t;

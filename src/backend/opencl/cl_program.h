@@ -16,7 +16,8 @@ namespace ocl {
 struct Tuning {
     const char *row = "default";  // which table row matched
     int gemv_wg = 64;             // work-items per GEMV work-group
-    int gemv_rows = 4;            // output rows per GEMV work-group
+    int gemv_lpr = 64;            // work-items per row team (divides gemv_wg; the reduction span)
+    int gemv_rows = 4;            // output rows per team
     int gemv_max_n = 4;           // up to this many tokens a product runs as GEMV, above via GEMM
     int attn_wg = 64;             // work-items per attention work-group
     int attn_chunk = 64;          // context positions per decode-attention work-group

@@ -60,7 +60,8 @@ inline float tail_f16(__global const half *W, long row, int k, int K) { return v
 inline float tail_f32(__global const float *W, long row, int k, int K) { return W[row * K + k]; }
 
 // Reduces acc[0..GEMV_ROWS) over each team in one pass (one tree for all rows, not one per row);
-// afterwards every item holds its team's totals. scratch: GEMV_ROWS * GEMV_WG floats.
+// afterwards item 0 of each team (OWNS_ROW) holds the totals in acc[]. scratch: GEMV_ROWS * GEMV_WG floats.
+#define OWNS_ROW(r) (get_local_id(0) % GEMV_LPR == 0)
 inline void reduce_rows(float *acc, __local float *scratch) {
 #if USE_SUBGROUPS
     if (GEMV_LPR == GEMV_WG) {  // one team: sub-group reductions
@@ -69,6 +70,30 @@ inline void reduce_rows(float *acc, __local float *scratch) {
     }
 #endif
     const int lid = get_local_id(0);
+#if GEMV_LPR == GEMV_WG && GEMV_WG % GEMV_ROWS == 0 && GEMV_WG >= GEMV_ROWS * GEMV_ROWS && !USE_SUBGROUPS
+    // One team: a transposed two-step sum (2 barriers, ROWS + WG/ROWS adds per item) instead of
+    // a log2(WG)-step tree over all rows. Item l first sums ROWS values of row l / (WG/ROWS).
+    {
+        const int P = GEMV_WG / GEMV_ROWS;  // partial sums per row after step 1
+        for (int r = 0; r < GEMV_ROWS; ++r) scratch[r * GEMV_WG + lid] = acc[r];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int row = lid / P, seg = lid % P;
+        float part = 0.f;
+        for (int i = 0; i < GEMV_ROWS; ++i) part += scratch[row * GEMV_WG + seg * GEMV_ROWS + i];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        scratch[lid] = part;  // row-major (ROWS, P)
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid < GEMV_ROWS) {  // item r finishes row r
+            float t = 0.f;
+            for (int i = 0; i < P; ++i) t += scratch[lid * P + i];
+            scratch[GEMV_WG + lid] = t;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int r = 0; r < GEMV_ROWS; ++r) acc[r] = scratch[GEMV_WG + r];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        return;
+    }
+#endif
     const int tl = lid % GEMV_LPR;
     for (int r = 0; r < GEMV_ROWS; ++r) scratch[r * GEMV_WG + lid] = acc[r];
     barrier(CLK_LOCAL_MEM_FENCE);

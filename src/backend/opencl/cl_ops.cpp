@@ -48,7 +48,7 @@ void ClBackend::embed(Buffer &out, const Weight &table, const int32_t *tokens, i
         check(clEnqueueWriteBuffer(queue_, tokens_.m, CL_TRUE, 0, (size_t)n * 4, tokens, 0, nullptr, nullptr),
               "clEnqueueWriteBuffer(tokens)");
         const WeightChunk &c = W.chunks[0];
-        args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : dummy_.m,
+        args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
              (cl_int)W.has_mins, K, tokens_.m, (cl_int)-1, (cl_int)c.rows, mem_of(out), (cl_long)0);
         size_t gws[2] = {round_up((size_t)K, 64), (size_t)n};
         launch(kn.c_str(), k, 2, gws, nullptr);
@@ -59,7 +59,7 @@ void ClBackend::embed(Buffer &out, const Weight &table, const int32_t *tokens, i
         const WeightChunk *c = &W.chunks[0];
         for (const WeightChunk &cc : W.chunks)
             if (tokens[i] >= cc.row0 && tokens[i] < cc.row0 + cc.rows) c = &cc;
-        args(k, c->data.m, c->scales.m ? c->scales.m : dummy_.m, c->mins.m ? c->mins.m : dummy_.m,
+        args(k, c->data.m, c->scales.m ? c->scales.m : dummy_.m, c->mins.m ? c->mins.m : (c->scales.m ? c->scales.m : dummy_.m),
              (cl_int)W.has_mins, K, dummy_.m, (cl_int)(tokens[i] - c->row0), (cl_int)c->rows,
              mem_of(out), (cl_long)i * K);
         size_t gws[2] = {round_up((size_t)K, 64), 1};
@@ -82,7 +82,7 @@ void ClBackend::gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const B
                      bool accumulate, size_t x_off, size_t y_off) {
     const std::string kn = std::string("gemv_") + fmt_suffix(W.type);
     cl_kernel k = kernel(kn.c_str());
-    args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : dummy_.m,
+    args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
          (cl_int)W.has_mins, (cl_int)c.rows, (cl_int)W.cols, mem_of(x), (cl_int)x_off, mem_of(y),
          (cl_int)(y_off + (size_t)c.row0), (cl_int)W.rows, (cl_int)accumulate);
     const size_t rpw = (size_t)tune_.gemv_rows * (tune_.gemv_wg / tune_.gemv_lpr);  // rows per group
@@ -103,7 +103,7 @@ void ClBackend::gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const B
     cl_kernel k = kernel(kn.c_str());
     for (size_t r0 = 0; r0 < (size_t)c.rows; r0 += tile_rows) {
         const size_t nr = std::min(tile_rows, (size_t)c.rows - r0);
-        args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : dummy_.m,
+        args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
              (cl_int)W.has_mins, (cl_int)K, (cl_long)r0, (cl_int)nr, tile_.m);
         size_t gws[2] = {round_up(nr, 64), grouped ? K / 32 : K}, lws[2] = {64, 1};
         launch(kn.c_str(), k, 2, gws, lws);
@@ -172,7 +172,8 @@ bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, con
     const std::string kn = std::string("gemv3_") + fmt_suffix(A.type);
     cl_kernel kk = kernel(kn.c_str());
     auto s = [&](const ClWeight &W) { return W.chunks[0].scales.m ? W.chunks[0].scales.m : dummy_.m; };
-    auto m = [&](const ClWeight &W) { return W.chunks[0].mins.m ? W.chunks[0].mins.m : dummy_.m; };
+    // Without mins the scales buffer (same size) is bound: compilers may load M speculatively.
+    auto m = [&](const ClWeight &W) { return W.chunks[0].mins.m ? W.chunks[0].mins.m : s(W); };
     args(kk, A.chunks[0].data.m, s(A), m(A), (cl_int)A.has_mins, (cl_int)A.rows, mem_of(q),
          B.chunks[0].data.m, s(B), m(B), (cl_int)B.has_mins, (cl_int)B.rows, mem_of(k),
          C.chunks[0].data.m, s(C), m(C), (cl_int)C.has_mins, (cl_int)C.rows, mem_of(v),
@@ -196,9 +197,9 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
     const std::string kn = std::string("gemv_swiglu_") + fmt_suffix(A.type);
     cl_kernel k = kernel(kn.c_str());
     const WeightChunk &a = A.chunks[0], &b = B.chunks[0];
-    args(k, a.data.m, a.scales.m ? a.scales.m : dummy_.m, a.mins.m ? a.mins.m : dummy_.m,
+    args(k, a.data.m, a.scales.m ? a.scales.m : dummy_.m, a.mins.m ? a.mins.m : (a.scales.m ? a.scales.m : dummy_.m),
          (cl_int)A.has_mins, b.data.m, b.scales.m ? b.scales.m : dummy_.m,
-         b.mins.m ? b.mins.m : dummy_.m, (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols,
+         b.mins.m ? b.mins.m : (b.scales.m ? b.scales.m : dummy_.m), (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols,
          mem_of(x), mem_of(out), (cl_int)(norm != nullptr), norm ? cw(*norm).chunks[0].data.m : dummy_.m,
          (cl_float)eps);
     const size_t rpw = (size_t)tune_.gemv_rows * (tune_.gemv_wg / tune_.gemv_lpr);

@@ -36,14 +36,6 @@ float *F(Buffer &b) { return static_cast<CpuBuffer &>(b).v.data(); }
 const float *F(const Buffer &b) { return static_cast<const CpuBuffer &>(b).v.data(); }
 const CpuWeight &W(const Weight &w) { return static_cast<const CpuWeight &>(w); }
 
-// dot of one packed row with x, dequantizing on the fly. The reference for every kernel.
-float dot_row(const QTensor &t, int64_t r, const float *x, float *tmp) {
-    dequantize_row(t, r, tmp);
-    float s = 0.f;
-    for (int64_t k = 0; k < t.cols; ++k) s += tmp[k] * x[k];
-    return s;
-}
-
 class CpuBackend : public Backend {
 public:
     explicit CpuBackend(const CpuBackendOptions &opt) : pool_(opt.n_threads) {}

@@ -14,7 +14,7 @@ from . import _lib
 from ._api import (Model, PieceCallback, _check, _encode, _L, _Messages, _new_struct, _read_buffer,
                    last_error)
 from ._types import Generation, Message, Stats
-from .errors import Cancelled, ContextFull, Error, Status
+from .errors import Cancelled, ContextFull, Error, Status, error_for
 
 _SAMPLING_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty",
                   "frequency_penalty", "presence_penalty", "penalty_last_n", "seed", "stop",
@@ -221,12 +221,15 @@ class Session:
             message = last_error()
         finally:
             self._release()
+        if status not in (Status.OK, Status.CANCELLED, Status.CONTEXT_FULL):
+            if collector.exc is not None:
+                raise collector.exc
+            raise error_for(status, message)
+        # Stats of a call its callback stopped by raising are kept too (e.g. to report them after
+        # Ctrl-C) before the exception propagates.
+        self.last_stats = Stats.from_struct(stats)
         if collector.exc is not None:
             raise collector.exc
-        if status not in (Status.OK, Status.CANCELLED, Status.CONTEXT_FULL):
-            from .errors import error_for
-            raise error_for(status, message)
-        self.last_stats = Stats.from_struct(stats)
         # The generated ids are the session's last n_generated_tokens (the callback's tokens are
         # not all of them: a token that only starts a UTF-8 character completes no piece).
         n_gen = int(self.last_stats.n_generated_tokens)

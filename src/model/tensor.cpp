@@ -91,9 +91,15 @@ void dequantize_row(const QTensor &t, int64_t r, float *out) {
 
 void quantize_rows(const float *src, int64_t rows, int64_t cols, DType t, QTensor &out) {
     out.allocate(t, rows, cols, false);
-    const int64_t K = cols;
-    for (int64_t r = 0; r < rows; ++r) {
-        const float *x = src + r * K;
+    for (int64_t r = 0; r < rows; ++r) quantize_row(src + r * cols, r, out);
+}
+
+void quantize_row(const float *x, int64_t r, QTensor &out) {
+    const int64_t K = out.cols;
+    const DType t = out.type;
+    if (r < 0 || r >= out.rows) fail(EDGELLM_ERR_INTERNAL, "quantize_row: row %lld out of range", (long long)r);
+    if (out.has_mins()) fail(EDGELLM_ERR_INTERNAL, "quantize_row: no quantizer for Q4 with mins");
+    {
         switch (t) {
         case DType::F32:
             std::memcpy(out.data.as<float>() + r * K, x, (size_t)K * 4);

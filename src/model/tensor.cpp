@@ -79,10 +79,14 @@ void dequantize_row(const QTensor &t, int64_t r, float *out) {
         const uint32_t *w = t.data.as<uint32_t>() + r * (K / 8);
         const uint16_t *s = t.scales.as<uint16_t>() + r * (K / kGroupSize);
         const uint16_t *m = t.has_mins() ? t.mins.as<uint16_t>() + r * (K / kGroupSize) : nullptr;
-        for (int64_t k = 0; k < K; ++k) {
-            int q = (int)((w[k / 8] >> (4 * (k % 8))) & 0xFu);
-            float d = fp16_to_f32(s[k / kGroupSize]);
-            out[k] = m ? d * (float)q + fp16_to_f32(m[k / kGroupSize]) : d * (float)(q - 8);
+        for (int64_t g = 0; g < K / kGroupSize; ++g) {
+            const float d = fp16_to_f32(s[g]);
+            const float off = m ? fp16_to_f32(m[g]) : -8.0f * d;  // w = d*q + off
+            float *o = out + g * kGroupSize;
+            for (int word = 0; word < 4; ++word) {
+                const uint32_t bits = w[g * 4 + word];
+                for (int j = 0; j < 8; ++j) o[word * 8 + j] = d * (float)((bits >> (4 * j)) & 0xFu) + off;
+            }
         }
         return;
     }

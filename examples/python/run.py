@@ -9,7 +9,6 @@ The prompt is sent as a user chat message (the model's chat template) unless --r
 Ctrl-C stops generation cleanly and still prints the stats.
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 

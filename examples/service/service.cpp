@@ -196,7 +196,7 @@ struct Service {
     edgellm::Session &session;
     Watchdog &watchdog;
     int64_t default_timeout_ms;
-    simdjson::dom::parser parser;
+    simdjson::dom::parser parser{};
 
     void serve_line(const std::string &line) {
         Request req;
@@ -291,7 +291,7 @@ int main(int argc, char **argv) {
         sp.n_ctx = static_cast<uint32_t>(n_ctx);
         edgellm::Session session(model, &sp);
         Watchdog watchdog(session.get());
-        Service service{model, session, watchdog, default_timeout_ms, {}};
+        Service service{model, session, watchdog, default_timeout_ms};
         edgellm_model_info info = model.info();
         std::fprintf(stderr, "edgellm-service: %s on %s ready (n_ctx %zu)\n", info.name,
                      info.device_name, session.n_ctx());

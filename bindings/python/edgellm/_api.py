@@ -5,18 +5,16 @@
 # cleanly, and is then re-raised to the caller once the library has returned.
 from __future__ import annotations
 
-import array
 import ctypes
-import queue
-import threading
+import os
 import weakref
 from ctypes import byref, c_int32, c_size_t
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 
 from . import _lib
-from ._types import (Backend, DeviceInfo, Generation, LogLevel, Message, ModelInfo, Stats,
-                     StopReason, Weights, to_enum)
-from .errors import Cancelled, ContextFull, Error, Status, error_for
+from ._types import (Backend, DeviceInfo, Generation, LogLevel, Message, ModelInfo, Weights,
+                     to_enum)
+from .errors import Cancelled, Error, Status, error_for
 
 PieceCallback = Callable[[str], Any]
 
@@ -173,7 +171,6 @@ class Model:
                  log_level: Union[int, str, LogLevel] = LogLevel.INFO) -> None:
         """Opens `path`. `progress(fraction)` returning a truthy value cancels the load (raises
         edgellm.Cancelled); `log(level, message)` receives this model's log lines."""
-        import os
         self._handle: Optional[int] = None
         self._sessions: "weakref.WeakSet[Session]" = weakref.WeakSet()
         lib = _L()

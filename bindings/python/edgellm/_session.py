@@ -7,7 +7,7 @@ import array
 import ctypes
 import queue
 import threading
-from ctypes import byref, c_int32, c_size_t
+from ctypes import byref, c_int32
 from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 from . import _lib

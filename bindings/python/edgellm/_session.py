@@ -6,6 +6,7 @@ from __future__ import annotations
 import array
 import ctypes
 import queue
+import signal
 import threading
 from ctypes import byref, c_int32
 from typing import Any, Callable, Iterator, List, Optional, Sequence
@@ -80,6 +81,32 @@ class _Collector:
         except BaseException as exc:  # re-raised by Session._run after the C call returns
             self.exc = exc
             return 1
+
+
+class _CancelOnSigint:
+    """While a generation runs on the main thread with Python's default SIGINT handling, Ctrl-C
+    cancels the session (edgellm_session_cancel, safe from a signal handler's context: it only sets
+    a flag) instead of raising KeyboardInterrupt at an arbitrary point of a ctypes callback, where
+    ctypes would swallow it. The caller raises KeyboardInterrupt once the C call has returned."""
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+        self.interrupted = False
+        self._previous = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.interrupted = True
+        _L().edgellm_session_cancel(self.handle)
+
+    def __enter__(self) -> "_CancelOnSigint":
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class Session:
@@ -217,10 +244,13 @@ class Session:
         stats = _new_struct(_lib.StatsStruct, "edgellm_stats_init")
         self._acquire()
         try:
-            status = call(collector.thunk, byref(stats))
-            message = last_error()
+            with _CancelOnSigint(self._handle) as sigint:
+                status = call(collector.thunk, byref(stats))
+                message = last_error()
         finally:
             self._release()
+        if sigint.interrupted and collector.exc is None:
+            collector.exc = KeyboardInterrupt()
         if status not in (Status.OK, Status.CANCELLED, Status.CONTEXT_FULL):
             if collector.exc is not None:
                 raise collector.exc

@@ -355,8 +355,8 @@ def main():
             "first_logits_max_abs_diff_batch_vs_sequential": noise,
         }
         max_noise = max(max_noise, noise)
-        print(f"  float ref: max|dlogit|={diff.max():.4f} noise={noise:.2e} diverges at {div} -> {ref['greedy_text']!r}",
-              file=sys.stderr)
+        print(f"  float ref: max|dlogit|={diff.max():.4f} noise={noise:.2e} diverges at {div} "
+              f"-> {ref['greedy_text']!r}", file=sys.stderr)
     f32_runner.close()
     f32_path.unlink()
     for case in cases:

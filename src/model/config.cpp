@@ -13,7 +13,9 @@ std::vector<float> rope_inv_freq(const ModelConfig &c) {
         // Computed in double then rounded, as the reference computes base ** (2i/d) in float64
         // before casting (differences stay far below the test tolerances either way).
         double f = 1.0 / std::pow((double)c.rope_theta, (2.0 * i) / (double)c.head_dim);
-        if (c.rope_scaling == RopeScaling::Linear) {
+        if (!c.rope_freq_factors.empty()) {
+            if ((int)c.rope_freq_factors.size() == half) f /= (double)c.rope_freq_factors[i];
+        } else if (c.rope_scaling == RopeScaling::Linear) {
             f /= c.rope_factor;
         } else if (c.rope_scaling == RopeScaling::Llama3) {
             const double pi = 3.14159265358979323846;

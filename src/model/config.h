@@ -28,6 +28,9 @@ struct ModelConfig {
     float rope_high_freq_factor = 4.0f;// llama3
     int rope_original_ctx = 8192;      // llama3 original_max_position_embeddings
     bool tied_embeddings = false;
+    // Per-dimension divisors of the inverse frequencies (GGUF `rope_freqs.weight`, how llama.cpp
+    // stores llama3 scaling); size head_dim/2 when present, then applied instead of rope_scaling.
+    std::vector<float> rope_freq_factors;
 
     int q_dim() const { return n_head * head_dim; }
     int kv_dim() const { return n_head_kv * head_dim; }

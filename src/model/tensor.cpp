@@ -79,10 +79,14 @@ void dequantize_row(const QTensor &t, int64_t r, float *out) {
         const uint32_t *w = t.data.as<uint32_t>() + r * (K / 8);
         const uint16_t *s = t.scales.as<uint16_t>() + r * (K / kGroupSize);
         const uint16_t *m = t.has_mins() ? t.mins.as<uint16_t>() + r * (K / kGroupSize) : nullptr;
-        for (int64_t k = 0; k < K; ++k) {
-            int q = (int)((w[k / 8] >> (4 * (k % 8))) & 0xFu);
-            float d = fp16_to_f32(s[k / kGroupSize]);
-            out[k] = m ? d * (float)q + fp16_to_f32(m[k / kGroupSize]) : d * (float)(q - 8);
+        for (int64_t g = 0; g < K / kGroupSize; ++g) {
+            const float d = fp16_to_f32(s[g]);
+            const float off = m ? fp16_to_f32(m[g]) : -8.0f * d;  // w = d*q + off
+            float *o = out + g * kGroupSize;
+            for (int word = 0; word < 4; ++word) {
+                const uint32_t bits = w[g * 4 + word];
+                for (int j = 0; j < 8; ++j) o[word * 8 + j] = d * (float)((bits >> (4 * j)) & 0xFu) + off;
+            }
         }
         return;
     }
@@ -91,9 +95,15 @@ void dequantize_row(const QTensor &t, int64_t r, float *out) {
 
 void quantize_rows(const float *src, int64_t rows, int64_t cols, DType t, QTensor &out) {
     out.allocate(t, rows, cols, false);
-    const int64_t K = cols;
-    for (int64_t r = 0; r < rows; ++r) {
-        const float *x = src + r * K;
+    for (int64_t r = 0; r < rows; ++r) quantize_row(src + r * cols, r, out);
+}
+
+void quantize_row(const float *x, int64_t r, QTensor &out) {
+    const int64_t K = out.cols;
+    const DType t = out.type;
+    if (r < 0 || r >= out.rows) fail(EDGELLM_ERR_INTERNAL, "quantize_row: row %lld out of range", (long long)r);
+    if (out.has_mins()) fail(EDGELLM_ERR_INTERNAL, "quantize_row: no quantizer for Q4 with mins");
+    {
         switch (t) {
         case DType::F32:
             std::memcpy(out.data.as<float>() + r * K, x, (size_t)K * 4);

@@ -51,4 +51,8 @@ void dequantize_row(const QTensor &t, int64_t r, float *out);
 // src holds rows*cols floats. Q8_0/Q4 need cols % 32 == 0.
 void quantize_rows(const float *src, int64_t rows, int64_t cols, DType t, QTensor &out);
 
+// Quantizes one float row x[out.cols] into row r of an already allocated tensor (any type but
+// Q4 with mins, which has no reference quantizer). Lets loaders convert row by row.
+void quantize_row(const float *x, int64_t r, QTensor &out);
+
 }  // namespace edgellm

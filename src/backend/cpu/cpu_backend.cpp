@@ -1,0 +1,239 @@
+// The CPU reference backend: plain scalar loops, one function per op (llama2.c style), float
+// activations and a float KV cache. It is the oracle every other backend is tested against, so it
+// favours clarity over speed; rows of matrix products and heads of attention are split across a
+// thread pool, which changes no result.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/error.h"
+#include "core/fp16.h"
+#include "core/thread_pool.h"
+
+namespace edgellm {
+namespace {
+
+class CpuBuffer : public Buffer {
+public:
+    explicit CpuBuffer(size_t n) : v(n, 0.f) { n_floats = n; }
+    std::vector<float> v;
+};
+
+class CpuWeight : public Weight {
+public:
+    QTensor m;              // matrices
+    std::vector<float> vec; // vectors
+};
+
+class CpuKv : public KvCache {
+public:
+    std::vector<std::vector<float>> k, v;  // per layer: (n_ctx, kv_dim)
+};
+
+float *F(Buffer &b) { return static_cast<CpuBuffer &>(b).v.data(); }
+const float *F(const Buffer &b) { return static_cast<const CpuBuffer &>(b).v.data(); }
+const CpuWeight &W(const Weight &w) { return static_cast<const CpuWeight &>(w); }
+
+// Dot product with 8 independent partial sums (K is a multiple of 8 for every quantized row;
+// the tail loop covers the rest). Summation order is fixed, so results are reproducible.
+float dot(const float *a, const float *b, int64_t K) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += a[k + j] * b[k + j];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; k < K; ++k) s += a[k] * b[k];
+    return s;
+}
+
+class CpuBackend : public Backend {
+public:
+    explicit CpuBackend(const CpuBackendOptions &opt) : pool_(opt.n_threads) {}
+
+    const char *name() const override { return "cpu"; }
+    std::string device_name() const override {
+        return strprintf("CPU (%d thread%s)", pool_.size(), pool_.size() == 1 ? "" : "s");
+    }
+
+    std::unique_ptr<Weight> upload_matrix(QTensor &&t) override {
+        auto w = std::make_unique<CpuWeight>();
+        w->type = t.type;
+        w->rows = t.rows;
+        w->cols = t.cols;
+        w->bytes = t.bytes();
+        w->m = std::move(t);
+        return w;
+    }
+    std::unique_ptr<Weight> upload_vector(std::vector<float> &&v) override {
+        auto w = std::make_unique<CpuWeight>();
+        w->rows = 1;
+        w->cols = (int64_t)v.size();
+        w->bytes = v.size() * 4;
+        w->vec = std::move(v);
+        return w;
+    }
+    std::unique_ptr<Buffer> alloc(size_t n) override { return std::make_unique<CpuBuffer>(n); }
+    std::unique_ptr<KvCache> alloc_kv(int n_layer, int n_ctx, int kv_dim) override {
+        auto c = std::make_unique<CpuKv>();
+        c->n_layer = n_layer;
+        c->n_ctx = n_ctx;
+        c->kv_dim = kv_dim;
+        c->k.assign(n_layer, std::vector<float>((size_t)n_ctx * kv_dim, 0.f));
+        c->v.assign(n_layer, std::vector<float>((size_t)n_ctx * kv_dim, 0.f));
+        c->bytes = 2ull * n_layer * n_ctx * kv_dim * sizeof(float);
+        return c;
+    }
+    void write(Buffer &dst, const float *src, size_t n, size_t off) override {
+        check_range(dst, off, n);
+        std::memcpy(F(dst) + off, src, n * 4);
+    }
+    void read(const Buffer &src, float *dst, size_t n, size_t off) override {
+        check_range(src, off, n);
+        std::memcpy(dst, F(src) + off, n * 4);
+    }
+
+    // out (n, cols) = table[tokens[i]]
+    void embed(Buffer &out, const Weight &table, const int32_t *tokens, int n) override {
+        const QTensor &t = W(table).m;
+        check_range(out, 0, (size_t)n * t.cols);
+        for (int i = 0; i < n; ++i) {
+            if (tokens[i] < 0 || tokens[i] >= t.rows)
+                fail(EDGELLM_ERR_INVALID_TOKEN, "token id %d outside [0, %lld)", tokens[i], (long long)t.rows);
+            dequantize_row(t, tokens[i], F(out) + (size_t)i * t.cols);
+        }
+    }
+
+    // out (n, dim) = x / rms(x) * w
+    void rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, int dim, float eps) override {
+        const float *g = W(w).vec.data();
+        for (int i = 0; i < n; ++i) {
+            const float *xi = F(x) + (size_t)i * dim;
+            float *oi = F(out) + (size_t)i * dim;
+            float ss = 0.f;
+            for (int j = 0; j < dim; ++j) ss += xi[j] * xi[j];
+            float inv = 1.f / std::sqrt(ss / (float)dim + eps);
+            for (int j = 0; j < dim; ++j) oi[j] = xi[j] * inv * g[j];
+        }
+    }
+
+    // y (n, rows) (+)= x (n, cols) W^T
+    void matmul(Buffer &y, const Weight &w, const Buffer &x, int n, bool accumulate, size_t x_off,
+                size_t y_off) override {
+        const QTensor &t = W(w).m;
+        const int64_t R = t.rows, K = t.cols;
+        check_range(x, x_off, (size_t)n * K);
+        check_range(y, y_off, (size_t)n * R);
+        const float *xp = F(x) + x_off;
+        float *yp = F(y) + y_off;
+        pool_.parallel_for(R, [&](int64_t r0, int64_t r1, int) {
+            std::vector<float> row((size_t)K);
+            for (int64_t r = r0; r < r1; ++r) {
+                dequantize_row(t, r, row.data());  // once per row, reused for every token
+                for (int i = 0; i < n; ++i) {
+                    const float s = dot(row.data(), xp + (size_t)i * K, K);
+                    float &dst = yp[(size_t)i * R + r];
+                    dst = accumulate ? dst + s : s;
+                }
+            }
+        });
+    }
+
+    // Rotate-half RoPE on q and k, then k and v into the cache rows pos0..pos0+n-1.
+    void rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer, int pos0,
+                       int n, const RopeParams &p) override {
+        auto &c = static_cast<CpuKv &>(cache);
+        if (pos0 < 0 || pos0 + n > c.n_ctx) fail(EDGELLM_ERR_INTERNAL, "KV write past the context");
+        const int hd = p.head_dim, half = hd / 2;
+        const int qd = p.n_head * hd, kd = p.n_head_kv * hd;
+        const std::vector<float> &inv = *p.inv_freq;
+        for (int i = 0; i < n; ++i) {
+            const float pos = (float)(pos0 + i);
+            auto rotate = [&](float *vec, int n_heads) {
+                for (int h = 0; h < n_heads; ++h) {
+                    float *x = vec + h * hd;
+                    for (int j = 0; j < half; ++j) {
+                        float theta = pos * inv[j];
+                        float cs = std::cos(theta), sn = std::sin(theta);
+                        float x0 = x[j], x1 = x[j + half];
+                        x[j] = x0 * cs - x1 * sn;
+                        x[j + half] = x1 * cs + x0 * sn;
+                    }
+                }
+            };
+            rotate(F(q) + (size_t)i * qd, p.n_head);
+            rotate(F(k) + (size_t)i * kd, p.n_head_kv);
+            std::memcpy(&c.k[layer][(size_t)(pos0 + i) * kd], F(k) + (size_t)i * kd, kd * 4);
+            std::memcpy(&c.v[layer][(size_t)(pos0 + i) * kd], F(v) + (size_t)i * kd, kd * 4);
+        }
+    }
+
+    // out (n, n_head*hd): softmax(q k^T * scale) v over positions [0, pos0+i] for query i.
+    void attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0, int n,
+                   const AttentionParams &p) override {
+        const auto &c = static_cast<const CpuKv &>(cache);
+        const int hd = p.head_dim, qd = p.n_head * hd, kd = p.n_head_kv * hd;
+        const int group = p.n_head / p.n_head_kv;
+        const float *K = c.k[layer].data();
+        const float *V = c.v[layer].data();
+        pool_.parallel_for((int64_t)n * p.n_head, [&](int64_t b, int64_t e, int) {
+            std::vector<float> score((size_t)(pos0 + n));
+            for (int64_t job = b; job < e; ++job) {
+                const int i = (int)(job / p.n_head), h = (int)(job % p.n_head);
+                const int kvh = h / group;
+                const int len = pos0 + i + 1;
+                const float *qi = F(q) + (size_t)i * qd + h * hd;
+                float mx = -INFINITY;
+                for (int t = 0; t < len; ++t) {
+                    const float *kt = K + (size_t)t * kd + kvh * hd;
+                    float s = 0.f;
+                    for (int d = 0; d < hd; ++d) s += qi[d] * kt[d];
+                    score[t] = s * p.scale;
+                    mx = std::max(mx, score[t]);
+                }
+                float sum = 0.f;
+                for (int t = 0; t < len; ++t) {
+                    score[t] = std::exp(score[t] - mx);
+                    sum += score[t];
+                }
+                float *oi = F(out) + (size_t)i * qd + h * hd;
+                for (int d = 0; d < hd; ++d) oi[d] = 0.f;
+                for (int t = 0; t < len; ++t) {
+                    const float *vt = V + (size_t)t * kd + kvh * hd;
+                    const float a = score[t] / sum;
+                    for (int d = 0; d < hd; ++d) oi[d] += a * vt[d];
+                }
+            }
+        });
+    }
+
+    void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) override {
+        for (size_t i = 0; i < n; ++i) {
+            float g = F(gate)[i];
+            F(out)[i] = g / (1.f + std::exp(-g)) * F(up)[i];
+        }
+    }
+    void add(Buffer &y, const Buffer &x, size_t n) override {
+        for (size_t i = 0; i < n; ++i) F(y)[i] += F(x)[i];
+    }
+    void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_off, size_t src_off) override {
+        check_range(dst, dst_off, n);
+        check_range(src, src_off, n);
+        std::memmove(F(dst) + dst_off, F(src) + src_off, n * 4);
+    }
+
+private:
+    static void check_range(const Buffer &b, size_t off, size_t n) {
+        if (off + n > b.n_floats) fail(EDGELLM_ERR_INTERNAL, "buffer access out of range");
+    }
+    ThreadPool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions &opt) {
+    return std::make_unique<CpuBackend>(opt);
+}
+
+}  // namespace edgellm

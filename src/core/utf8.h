@@ -1,0 +1,19 @@
+// UTF-8 helpers for the C ABI boundary and streaming: validation, the length of the prefix made of
+// whole characters, and replacement of invalid sequences by U+FFFD.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace edgellm {
+
+// True if s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool utf8_valid(std::string_view s);
+// Length of the longest prefix that does not end inside an unfinished (but so far valid)
+// multi-byte sequence. Invalid bytes count as complete (they will be replaced).
+size_t utf8_complete_prefix(std::string_view s);
+// s with every invalid or unfinished sequence replaced by U+FFFD (as Python's errors="replace").
+std::string sanitize_utf8(std::string_view s);
+
+}  // namespace edgellm

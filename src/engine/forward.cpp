@@ -1,0 +1,69 @@
+// One decoder layer per loop iteration, in the order of Hugging Face LlamaDecoderLayer:
+// x += Wo·Attn(RoPE(Wq·n1(x)), RoPE(Wk·n1(x)), Wv·n1(x));  x += Wd·(silu(Wg·n2(x)) * Wu·n2(x)).
+// The residual adds are fused into the output projections (matmul with accumulate).
+#include "engine/forward.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace edgellm {
+
+Scratch::Scratch(Backend &be, const ModelConfig &c, int nb) : n_batch(nb) {
+    const size_t n = (size_t)nb;
+    x = be.alloc(n * c.n_embd);
+    xn = be.alloc(n * c.n_embd);
+    q = be.alloc(n * c.q_dim());
+    k = be.alloc(n * c.kv_dim());
+    v = be.alloc(n * c.kv_dim());
+    att = be.alloc(n * c.q_dim());
+    gate = be.alloc(n * c.n_ff);
+    up = be.alloc(n * c.n_ff);
+    last = be.alloc(c.n_embd);
+    logits = be.alloc(c.n_vocab);
+}
+
+void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens, int n,
+             int pos0, float *logits) {
+    const ModelConfig &c = model.config;
+    Backend &be = *model.backend;
+    const DeviceWeights &w = model.weights;
+    if (n <= 0 || n > s.n_batch) fail(EDGELLM_ERR_INTERNAL, "forward: bad token count %d", n);
+    if (pos0 < 0 || pos0 + n > cache.n_ctx) fail(EDGELLM_ERR_INTERNAL, "forward: past the context");
+
+    RopeParams rp;
+    rp.head_dim = c.head_dim;
+    rp.n_head = c.n_head;
+    rp.n_head_kv = c.n_head_kv;
+    rp.inv_freq = &model.inv_freq;
+    AttentionParams ap;
+    ap.n_head = c.n_head;
+    ap.n_head_kv = c.n_head_kv;
+    ap.head_dim = c.head_dim;
+    ap.scale = 1.0f / std::sqrt((float)c.head_dim);
+
+    be.embed(*s.x, *w.tok_embd, tokens, n);  // (n, n_embd)
+    for (int l = 0; l < c.n_layer; ++l) {
+        const DeviceLayer &L = w.layers[(size_t)l];
+        be.rms_norm(*s.xn, *s.x, *L.attn_norm, n, c.n_embd, c.rms_eps);
+        be.matmul(*s.q, *L.wq, *s.xn, n, false);  // (n, q_dim)
+        be.matmul(*s.k, *L.wk, *s.xn, n, false);  // (n, kv_dim)
+        be.matmul(*s.v, *L.wv, *s.xn, n, false);  // (n, kv_dim)
+        be.rope_store_kv(*s.q, *s.k, *s.v, cache, l, pos0, n, rp);
+        be.attention(*s.att, *s.q, cache, l, pos0, n, ap);  // (n, q_dim)
+        be.matmul(*s.x, *L.wo, *s.att, n, true);             // x += Wo att
+        be.rms_norm(*s.xn, *s.x, *L.ffn_norm, n, c.n_embd, c.rms_eps);
+        be.matmul(*s.gate, *L.w_gate, *s.xn, n, false);      // (n, n_ff)
+        be.matmul(*s.up, *L.w_up, *s.xn, n, false);
+        be.swiglu(*s.gate, *s.gate, *s.up, (size_t)n * c.n_ff);
+        be.matmul(*s.x, *L.w_down, *s.gate, n, true);        // x += Wd h
+    }
+    if (!logits) return;
+    // Only the last token's logits are needed.
+    be.copy(*s.last, *s.x, c.n_embd, 0, (size_t)(n - 1) * c.n_embd);
+    be.rms_norm(*s.last, *s.last, *w.out_norm, 1, c.n_embd, c.rms_eps);
+    be.matmul(*s.logits, w.lm_head(), *s.last, 1, false);
+    be.read(*s.logits, logits, (size_t)c.n_vocab);
+}
+
+}  // namespace edgellm

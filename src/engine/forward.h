@@ -1,0 +1,25 @@
+// The Llama forward pass over the backend op interface: token embeddings through every layer to
+// the logits of the last token, appending to a session's KV cache.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+#include "engine/model.h"
+
+namespace edgellm {
+
+// Activation buffers for up to n_batch tokens, owned by a session.
+struct Scratch {
+    Scratch(Backend &be, const ModelConfig &c, int n_batch);
+    int n_batch;
+    std::unique_ptr<Buffer> x, xn, q, k, v, att, gate, up, last, logits;
+};
+
+// Runs tokens[0..n) at positions pos0.. (n <= scratch.n_batch, pos0 + n <= cache.n_ctx). If
+// logits is not null, writes the n_vocab logits after the last token. Caller holds
+// model.compute_mutex.
+void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens, int n,
+             int pos0, float *logits);
+
+}  // namespace edgellm

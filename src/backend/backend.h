@@ -101,6 +101,24 @@ public:
     // Copies n floats from src[src_offset..] to dst[dst_offset..].
     virtual void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset = 0,
                       size_t src_offset = 0) = 0;
+
+    // -- fused ops (defaults composed of the ops above; GPU backends override them) -------
+    // q (n, Wq.rows), k (n, Wk.rows), v (n, Wv.rows) = x Wq^T, x Wk^T, x Wv^T for x (n, cols):
+    // one launch instead of three during decode.
+    virtual void matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
+                            const Weight &Wv, const Buffer &x, int n) {
+        matmul(q, Wq, x, n, false);
+        matmul(k, Wk, x, n, false);
+        matmul(v, Wv, x, n, false);
+    }
+    // out (n, Wg.rows) = silu(x Wg^T) * (x Wu^T): the FFN gate/up products fused with SwiGLU.
+    // scratch holds n * Wg.rows floats (used by the default and by prefill paths).
+    virtual void matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                               const Buffer &x, int n) {
+        matmul(out, Wg, x, n, false);
+        matmul(scratch, Wu, x, n, false);
+        swiglu(out, out, scratch, (size_t)n * (size_t)Wg.rows);
+    }
 };
 
 struct CpuBackendOptions {

@@ -1,0 +1,87 @@
+// Causal attention over the half KV cache, split over the context (flash-decoding):
+// attn_partial: work-group (chunk c, head h, token t) scores positions [c*chunk, min(.., pos+1))
+//   of query token t (position pos0 + t) against kv head h / (n_head / n_head_kv), keeps the
+//   softmax numerators in __local, and writes either the normalised output (one chunk: direct)
+//   or an fp32 partial (max m, sum l, unnormalised o[head_dim]) for attn_reduce.
+// attn_reduce: combines the chunks of each (token, head): o = Σ e^(m_c - M) o_c / Σ e^(m_c - M) l_c.
+// Grid of attn_partial: (n_chunks * ATTN_WG, n_head, nt); of attn_reduce: (head_dim, n_head, nt),
+// for query tokens t0..t0+nt-1 (partials indexed by t - t0).
+
+__kernel __attribute__((reqd_work_group_size(ATTN_WG, 1, 1))) void attn_partial(
+    __global const float *q, __global const half *kc, __global const half *vc,
+    __global float *out, __global float *part_o, __global float *part_ml, int n_head,
+    int n_head_kv, int head_dim, float scale, int pos0, int t0, int chunk, int n_chunks, int direct) {
+    __local float qs[HEAD_DIM_MAX];
+    __local float sc[ATTN_MAX_CHUNK];
+    __local float scratch[ATTN_WG];
+    const int lid = get_local_id(0);
+    const int c = get_group_id(0);
+    const int h = get_global_id(1);
+    const int t = get_global_id(2);
+    const int n_ctx_q = pos0 + t0 + t + 1;  // causal: positions 0..pos0+t0+t
+    const int start = c * chunk;
+    const int end = min(start + chunk, n_ctx_q);
+    const int kvh = h / (n_head / n_head_kv);
+    const int kv_dim = n_head_kv * head_dim;
+    const long pidx = ((long)t * n_head + h) * n_chunks + c;
+    if (start >= end) {  // uniform per work-group: this chunk lies beyond the token's position
+        for (int d = lid; d < head_dim; d += ATTN_WG) part_o[pidx * head_dim + d] = 0.f;
+        if (lid == 0) {
+            part_ml[2 * pidx] = -INFINITY;
+            part_ml[2 * pidx + 1] = 0.f;
+        }
+        return;
+    }
+    __global const float *qh = q + ((long)(t0 + t) * n_head + h) * head_dim;
+    for (int d = lid; d < head_dim; d += ATTN_WG) qs[d] = qh[d] * scale;
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    float m = -INFINITY;
+    for (int j = start + lid; j < end; j += ATTN_WG) {
+        __global const half *kr = kc + (long)j * kv_dim + kvh * head_dim;
+        float s = 0.f;
+        for (int d = 0; d < head_dim; d += 4) s += dot(vload_half4(0, kr + d), vload4(0, qs + d));
+        sc[j - start] = s;
+        m = fmax(m, s);
+    }
+    m = wg_max(m, scratch, ATTN_WG);
+    float l = 0.f;
+    for (int j = start + lid; j < end; j += ATTN_WG) {
+        const float p = exp(sc[j - start] - m);
+        sc[j - start] = p;
+        l += p;
+    }
+    l = wg_sum(l, scratch, ATTN_WG);  // its barriers also publish sc[] to the work-group
+
+    for (int d = lid; d < head_dim; d += ATTN_WG) {
+        __global const half *vcol = vc + (long)start * kv_dim + kvh * head_dim + d;
+        float o = 0.f;
+        for (int j = 0; j < end - start; ++j) o += sc[j] * vload_half((long)j * kv_dim, vcol);
+        if (direct) out[((long)(t0 + t) * n_head + h) * head_dim + d] = o / l;
+        else part_o[pidx * head_dim + d] = o;
+    }
+    if (!direct && lid == 0) {
+        part_ml[2 * pidx] = m;
+        part_ml[2 * pidx + 1] = l;
+    }
+}
+
+__kernel void attn_reduce(__global float *out, __global const float *part_o,
+                          __global const float *part_ml, int n_head, int head_dim, int n_chunks, int t0) {
+    const int d = get_global_id(0);
+    const int h = get_global_id(1);
+    const int t = get_global_id(2);
+    if (d >= head_dim) return;
+    const long base = ((long)t * n_head + h) * n_chunks;
+    float M = -INFINITY;
+    for (int c = 0; c < n_chunks; ++c) M = fmax(M, part_ml[2 * (base + c)]);
+    float L = 0.f, o = 0.f;
+    for (int c = 0; c < n_chunks; ++c) {
+        const float mc = part_ml[2 * (base + c)];
+        if (mc == -INFINITY) continue;
+        const float w = exp(mc - M);
+        L += w * part_ml[2 * (base + c) + 1];
+        o += w * part_o[(base + c) * head_dim + d];
+    }
+    out[((long)(t0 + t) * n_head + h) * head_dim + d] = o / L;
+}

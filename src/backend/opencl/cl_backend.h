@@ -1,0 +1,139 @@
+// The OpenCL implementation of Backend (declared here so the ops, the memory code and the bench
+// helpers in opencl_backend.h can share it). Device buffers: activations float, weights in the
+// run formats of model/tensor.h (split by rows where a tensor exceeds CL_DEVICE_MAX_MEM_ALLOC_SIZE),
+// KV cache half. Ops enqueue without host synchronisation; read() blocks.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/opencl/cl_common.h"
+#include "backend/opencl/cl_program.h"
+#include "backend/opencl/opencl_backend.h"
+
+namespace edgellm {
+namespace ocl {
+
+// Owning cl_mem handle.
+struct Mem {
+    cl_mem m = nullptr;
+    Mem() = default;
+    explicit Mem(cl_mem x) : m(x) {}
+    ~Mem() { if (m) clReleaseMemObject(m); }
+    Mem(const Mem &) = delete;
+    Mem &operator=(const Mem &) = delete;
+    Mem(Mem &&o) noexcept : m(o.m) { o.m = nullptr; }
+    Mem &operator=(Mem &&o) noexcept { std::swap(m, o.m); return *this; }
+};
+
+struct ClBuffer : Buffer {
+    Mem mem;
+};
+
+struct WeightChunk {
+    int64_t row0 = 0, rows = 0;
+    Mem data, scales, mins;
+};
+
+struct ClWeight : Weight {
+    bool has_mins = false;
+    std::vector<WeightChunk> chunks;  // one unless the tensor exceeds the max allocation
+};
+
+struct ClKv : KvCache {
+    std::vector<Mem> k, v;  // per layer, (n_ctx, kv_dim) half
+};
+
+class ClBackend : public Backend {
+public:
+    explicit ClBackend(const OpenClBackendOptions &opt);
+    ~ClBackend() override;
+
+    const char *name() const override { return "opencl"; }
+    std::string device_name() const override { return dev_name_; }
+
+    std::unique_ptr<Weight> upload_matrix(QTensor &&t) override;
+    std::unique_ptr<Weight> upload_vector(std::vector<float> &&v) override;
+    std::unique_ptr<Buffer> alloc(size_t n_floats) override;
+    std::unique_ptr<KvCache> alloc_kv(int n_layer, int n_ctx, int kv_dim) override;
+    void write(Buffer &dst, const float *src, size_t n, size_t offset) override;
+    void read(const Buffer &src, float *dst, size_t n, size_t offset) override;
+    void finish() override;
+
+    void embed(Buffer &out, const Weight &table, const int32_t *tokens, int n) override;
+    void rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, int dim, float eps) override;
+    void matmul(Buffer &y, const Weight &W, const Buffer &x, int n, bool accumulate,
+                size_t x_offset, size_t y_offset) override;
+    void matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
+                    const Weight &Wv, const Buffer &x, int n) override;
+    void matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                       const Buffer &x, int n) override;
+    void rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer, int pos0,
+                       int n, const RopeParams &p) override;
+    void attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0, int n,
+                   const AttentionParams &p) override;
+    void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) override;
+    void add(Buffer &y, const Buffer &x, size_t n) override;
+    void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset, size_t src_offset) override;
+
+    // Bench / diagnostics (opencl_backend.h).
+    std::vector<OpenClKernelTime> take_profile();
+    uint64_t launches() const { return launches_; }
+    double measure_bandwidth_gbs();
+    double measure_fp32_gflops();
+    const Tuning &tuning() const { return tune_; }
+
+private:
+    cl_kernel kernel(const char *name);
+    template <typename... A> void args(cl_kernel k, const A &...a);
+    void launch(const char *name, cl_kernel k, int dims, const size_t *gws, const size_t *lws);
+    cl_mem make_buffer(size_t bytes, const void *src, cl_mem_flags flags);
+    void ensure(Mem &m, size_t &cap, size_t bytes);
+    void gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
+              bool accumulate, size_t x_off, size_t y_off);
+    void gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
+              bool accumulate, size_t x_off, size_t y_off);
+    cl_mem inv_freq_buffer(const std::vector<float> &f);
+    void build_programs();
+
+    OpenClBackendOptions opt_;
+    Logger log_;
+    cl_device_id dev_ = nullptr;
+    cl_context ctx_ = nullptr;
+    cl_command_queue queue_ = nullptr;
+    std::string dev_name_, dev_key_;
+    size_t max_alloc_ = 0;
+    Tuning tune_;
+    bool profiling_ = false;
+    std::string defines_;
+    std::vector<cl_program> programs_;
+    std::map<std::string, cl_kernel> kernels_;
+    std::recursive_mutex mu_;  // ops may come from sessions on different threads
+    uint64_t launches_ = 0;
+    std::vector<std::pair<const char *, cl_event>> events_;
+    std::map<std::string, OpenClKernelTime> profile_;
+
+    Mem dummy_;                            // bound where a format has no scales/mins
+    Mem tile_; size_t tile_cap_ = 0;       // dequantized weight tile (prefill GEMM)
+    Mem blas_tmp_; size_t blas_tmp_cap_ = 0;
+    Mem tokens_; size_t tokens_cap_ = 0;
+    Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
+    Mem part_ml_; size_t part_ml_cap_ = 0;
+    std::vector<float> inv_freq_host_;
+    Mem inv_freq_;
+};
+
+// Sets kernel arguments 0.. in order. Scalars must have the kernel's exact type (cl_int, cl_long,
+// cl_float); buffers are cl_mem.
+template <typename... A> void ClBackend::args(cl_kernel k, const A &...a) {
+    cl_uint i = 0;
+    const cl_int errs[] = {clSetKernelArg(k, i++, sizeof(A), &a)...};
+    for (cl_int e : errs) check(e, "clSetKernelArg");
+}
+
+}  // namespace ocl
+}  // namespace edgellm

@@ -1,0 +1,296 @@
+// The ops of the OpenCL backend: argument checks, kernel selection (GEMV for few tokens,
+// dequantized tile + CLBlast SGEMM for prefill), launch geometry. No host synchronisation here.
+#include <clblast.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend/opencl/cl_backend.h"
+
+namespace edgellm {
+namespace ocl {
+
+namespace {
+
+const char *fmt_suffix(DType t) {
+    switch (t) {
+    case DType::Q4: return "q4";
+    case DType::Q8_0: return "q8";
+    case DType::F16: return "f16";
+    default: return "f32";
+    }
+}
+
+cl_mem mem_of(const Buffer &b) { return static_cast<const ClBuffer &>(b).mem.m; }
+const ClWeight &cw(const Weight &w) { return static_cast<const ClWeight &>(w); }
+
+void need(bool ok, const char *what) {
+    if (!ok) fail(EDGELLM_ERR_INTERNAL, "OpenCL op: %s", what);
+}
+
+size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+}  // namespace
+
+void ClBackend::embed(Buffer &out, const Weight &table, const int32_t *tokens, int n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    const ClWeight &W = cw(table);
+    if (n <= 0) return;
+    need(out.n_floats >= (size_t)n * (size_t)W.cols, "embed output too small");
+    for (int i = 0; i < n; ++i)
+        if (tokens[i] < 0 || tokens[i] >= W.rows)
+            fail(EDGELLM_ERR_INVALID_TOKEN, "token %d outside [0, %lld)", tokens[i], (long long)W.rows);
+    const std::string kn = std::string("embed_") + fmt_suffix(W.type);
+    cl_kernel k = kernel(kn.c_str());
+    const cl_int K = (cl_int)W.cols;
+    if (W.chunks.size() == 1 && n > 1) {
+        ensure(tokens_, tokens_cap_, (size_t)n * 4);
+        check(clEnqueueWriteBuffer(queue_, tokens_.m, CL_TRUE, 0, (size_t)n * 4, tokens, 0, nullptr, nullptr),
+              "clEnqueueWriteBuffer(tokens)");
+        const WeightChunk &c = W.chunks[0];
+        args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : dummy_.m,
+             (cl_int)W.has_mins, K, tokens_.m, (cl_int)-1, (cl_int)c.rows, mem_of(out), (cl_long)0);
+        size_t gws[2] = {round_up((size_t)K, 64), (size_t)n};
+        launch(kn.c_str(), k, 2, gws, nullptr);
+        return;
+    }
+    // One token per launch (decode, or a table split over several buffers): the id is an argument.
+    for (int i = 0; i < n; ++i) {
+        const WeightChunk *c = &W.chunks[0];
+        for (const WeightChunk &cc : W.chunks)
+            if (tokens[i] >= cc.row0 && tokens[i] < cc.row0 + cc.rows) c = &cc;
+        args(k, c->data.m, c->scales.m ? c->scales.m : dummy_.m, c->mins.m ? c->mins.m : dummy_.m,
+             (cl_int)W.has_mins, K, dummy_.m, (cl_int)(tokens[i] - c->row0), (cl_int)c->rows,
+             mem_of(out), (cl_long)i * K);
+        size_t gws[2] = {round_up((size_t)K, 64), 1};
+        launch(kn.c_str(), k, 2, gws, nullptr);
+    }
+}
+
+void ClBackend::rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, int dim, float eps) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n <= 0) return;
+    need(x.n_floats >= (size_t)n * dim && out.n_floats >= (size_t)n * dim && cw(w).cols == dim,
+         "rms_norm shapes");
+    cl_kernel k = kernel("rms_norm");
+    args(k, mem_of(out), mem_of(x), cw(w).chunks[0].data.m, (cl_int)dim, (cl_float)eps);
+    size_t gws = (size_t)n * tune_.norm_wg, lws = (size_t)tune_.norm_wg;
+    launch("rms_norm", k, 1, &gws, &lws);
+}
+
+void ClBackend::gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
+                     bool accumulate, size_t x_off, size_t y_off) {
+    const std::string kn = std::string("gemv_") + fmt_suffix(W.type);
+    cl_kernel k = kernel(kn.c_str());
+    args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : dummy_.m,
+         (cl_int)W.has_mins, (cl_int)c.rows, (cl_int)W.cols, mem_of(x), (cl_int)x_off, mem_of(y),
+         (cl_int)(y_off + (size_t)c.row0), (cl_int)W.rows, (cl_int)accumulate);
+    const size_t nb = ((size_t)c.rows + tune_.gemv_rows - 1) / tune_.gemv_rows;
+    size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
+    launch(kn.c_str(), k, 2, gws, lws);
+}
+
+void ClBackend::gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
+                     bool accumulate, size_t x_off, size_t y_off) {
+    const size_t K = (size_t)W.cols;
+    // Rows per tile: as many as the tile budget holds, a multiple of 64 (CLBlast pads nothing).
+    size_t tile_rows = std::max<size_t>(64, tune_.gemm_tmp_bytes / (K * 4) / 64 * 64);
+    tile_rows = std::min<size_t>(tile_rows, (size_t)c.rows);
+    ensure(tile_, tile_cap_, tile_rows * K * 4);
+    const std::string kn = std::string("dequant_t_") + fmt_suffix(W.type);
+    cl_kernel k = kernel(kn.c_str());
+    for (size_t r0 = 0; r0 < (size_t)c.rows; r0 += tile_rows) {
+        const size_t nr = std::min(tile_rows, (size_t)c.rows - r0);
+        args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : dummy_.m,
+             (cl_int)W.has_mins, (cl_int)K, (cl_long)r0, (cl_int)nr, tile_.m);
+        size_t gws[2] = {round_up(nr, 64), K}, lws[2] = {64, 1};
+        launch(kn.c_str(), k, 2, gws, lws);
+        // Column-major: C (nr x n, ldc = W.rows, i.e. y row-major) = T (nr x K) * X (K x n, ld K).
+        const size_t c_off = y_off + (size_t)c.row0 + r0;
+        size_t tmp_bytes = 0;
+        clblast::StatusCode st = clblast::GemmTempBufferSize<float>(
+            clblast::Layout::kColMajor, clblast::Transpose::kNo, clblast::Transpose::kNo, nr, (size_t)n, K,
+            0, nr, x_off, K, c_off, (size_t)W.rows, &queue_, tmp_bytes);
+        if (st != clblast::StatusCode::kSuccess)
+            fail(EDGELLM_ERR_DEVICE, "CLBlast GemmTempBufferSize failed: status %d", (int)st);
+        if (tmp_bytes) ensure(blas_tmp_, blas_tmp_cap_, tmp_bytes);
+        cl_event ev = nullptr;
+        st = clblast::Gemm<float>(clblast::Layout::kColMajor, clblast::Transpose::kNo, clblast::Transpose::kNo,
+                                  nr, (size_t)n, K, 1.0f, tile_.m, 0, nr, mem_of(x), x_off, K,
+                                  accumulate ? 1.0f : 0.0f, mem_of(y), c_off, (size_t)W.rows, &queue_,
+                                  profiling_ ? &ev : nullptr, tmp_bytes ? blas_tmp_.m : nullptr);
+        if (st != clblast::StatusCode::kSuccess)
+            fail(EDGELLM_ERR_DEVICE, "CLBlast Gemm (%zu x %d x %zu) failed: status %d", nr, n, K, (int)st);
+        ++launches_;
+        if (ev) events_.emplace_back("clblast_sgemm", ev);
+    }
+}
+
+void ClBackend::matmul(Buffer &y, const Weight &Wb, const Buffer &x, int n, bool accumulate,
+                       size_t x_offset, size_t y_offset) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    const ClWeight &W = cw(Wb);
+    if (n <= 0) return;
+    need(x.n_floats >= x_offset + (size_t)n * (size_t)W.cols, "matmul x too small");
+    need(y.n_floats >= y_offset + (size_t)n * (size_t)W.rows, "matmul y too small");
+    for (const WeightChunk &c : W.chunks) {
+        if (n <= tune_.gemv_max_n) gemv(y, W, c, x, n, accumulate, x_offset, y_offset);
+        else gemm(y, W, c, x, n, accumulate, x_offset, y_offset);
+    }
+}
+
+void ClBackend::matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
+                           const Weight &Wv, const Buffer &x, int n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    const ClWeight &A = cw(Wq), &B = cw(Wk), &C = cw(Wv);
+    const bool fusable = n <= tune_.gemv_max_n && A.type == B.type && B.type == C.type &&
+                         A.cols == B.cols && B.cols == C.cols && A.chunks.size() == 1 &&
+                         B.chunks.size() == 1 && C.chunks.size() == 1;
+    if (!fusable) {
+        Backend::matmul_qkv(q, k, v, Wq, Wk, Wv, x, n);
+        return;
+    }
+    if (n <= 0) return;
+    need(x.n_floats >= (size_t)n * A.cols && q.n_floats >= (size_t)n * A.rows &&
+         k.n_floats >= (size_t)n * B.rows && v.n_floats >= (size_t)n * C.rows, "matmul_qkv shapes");
+    const std::string kn = std::string("gemv3_") + fmt_suffix(A.type);
+    cl_kernel kk = kernel(kn.c_str());
+    auto s = [&](const ClWeight &W) { return W.chunks[0].scales.m ? W.chunks[0].scales.m : dummy_.m; };
+    auto m = [&](const ClWeight &W) { return W.chunks[0].mins.m ? W.chunks[0].mins.m : dummy_.m; };
+    args(kk, A.chunks[0].data.m, s(A), m(A), (cl_int)A.has_mins, (cl_int)A.rows, mem_of(q),
+         B.chunks[0].data.m, s(B), m(B), (cl_int)B.has_mins, (cl_int)B.rows, mem_of(k),
+         C.chunks[0].data.m, s(C), m(C), (cl_int)C.has_mins, (cl_int)C.rows, mem_of(v),
+         (cl_int)A.cols, mem_of(x));
+    const size_t R = (size_t)tune_.gemv_rows;
+    const size_t nb = (A.rows + R - 1) / R + (B.rows + R - 1) / R + (C.rows + R - 1) / R;
+    size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
+    launch(kn.c_str(), kk, 2, gws, lws);
+}
+
+void ClBackend::matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                              const Buffer &x, int n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    const ClWeight &A = cw(Wg), &B = cw(Wu);
+    if (n <= 0) return;
+    need(A.rows == B.rows && A.cols == B.cols, "matmul_swiglu weight shapes differ");
+    need(x.n_floats >= (size_t)n * A.cols && out.n_floats >= (size_t)n * A.rows, "matmul_swiglu shapes");
+    const bool fusable = n <= tune_.gemv_max_n && A.type == B.type && A.chunks.size() == 1 &&
+                         B.chunks.size() == 1;
+    if (!fusable) {  // prefill: two GEMMs, then the element-wise SwiGLU
+        Backend::matmul_swiglu(out, scratch, Wg, Wu, x, n);
+        return;
+    }
+    const std::string kn = std::string("gemv_swiglu_") + fmt_suffix(A.type);
+    cl_kernel k = kernel(kn.c_str());
+    const WeightChunk &a = A.chunks[0], &b = B.chunks[0];
+    args(k, a.data.m, a.scales.m ? a.scales.m : dummy_.m, a.mins.m ? a.mins.m : dummy_.m,
+         (cl_int)A.has_mins, b.data.m, b.scales.m ? b.scales.m : dummy_.m,
+         b.mins.m ? b.mins.m : dummy_.m, (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols,
+         mem_of(x), mem_of(out));
+    const size_t nb = ((size_t)A.rows + tune_.gemv_rows - 1) / tune_.gemv_rows;
+    size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
+    launch(kn.c_str(), k, 2, gws, lws);
+}
+
+cl_mem ClBackend::inv_freq_buffer(const std::vector<float> &f) {
+    if (!inv_freq_.m || inv_freq_host_ != f) {
+        inv_freq_ = Mem(make_buffer(f.size() * 4, f.data(), CL_MEM_READ_ONLY));
+        inv_freq_host_ = f;
+    }
+    return inv_freq_.m;
+}
+
+void ClBackend::rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer,
+                              int pos0, int n, const RopeParams &p) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    ClKv &kv = static_cast<ClKv &>(cache);
+    if (n <= 0) return;
+    need(p.inv_freq && (int)p.inv_freq->size() * 2 == p.head_dim && p.head_dim % 2 == 0, "rope inv_freq");
+    need(layer >= 0 && layer < kv.n_layer && kv.kv_dim == p.n_head_kv * p.head_dim, "rope layer/kv_dim");
+    if (pos0 < 0 || pos0 + n > kv.n_ctx)
+        fail(EDGELLM_ERR_INTERNAL, "OpenCL: KV positions %d..%d outside the cache (%d)", pos0, pos0 + n, kv.n_ctx);
+    need(q.n_floats >= (size_t)n * p.n_head * p.head_dim && k.n_floats >= (size_t)n * kv.kv_dim &&
+         v.n_floats >= (size_t)n * kv.kv_dim, "rope buffers");
+    cl_kernel kk = kernel("rope_store_kv");
+    args(kk, mem_of(q), mem_of(k), mem_of(v), kv.k[layer].m, kv.v[layer].m, inv_freq_buffer(*p.inv_freq),
+         (cl_int)p.head_dim, (cl_int)p.n_head, (cl_int)p.n_head_kv, (cl_int)pos0);
+    size_t gws[3] = {(size_t)p.head_dim / 2, (size_t)(p.n_head + p.n_head_kv), (size_t)n};
+    launch("rope_store_kv", kk, 3, gws, nullptr);
+}
+
+void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0,
+                          int n, const AttentionParams &p) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    const ClKv &kv = static_cast<const ClKv &>(cache);
+    if (n <= 0) return;
+    need(p.head_dim % 4 == 0 && p.head_dim <= 256, "attention head_dim must be a multiple of 4, <= 256");
+    need(p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0 && kv.kv_dim == p.n_head_kv * p.head_dim,
+         "attention heads");
+    need(layer >= 0 && layer < kv.n_layer && pos0 >= 0 && pos0 + n <= kv.n_ctx, "attention positions");
+    const size_t qd = (size_t)p.n_head * p.head_dim;
+    need(q.n_floats >= (size_t)n * qd && out.n_floats >= (size_t)n * qd, "attention buffers");
+    const int ctx = pos0 + n;
+    int n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);
+    int chunk = (ctx + n_chunks - 1) / n_chunks;
+    if (chunk > tune_.attn_max_chunk) {
+        n_chunks = (ctx + tune_.attn_max_chunk - 1) / tune_.attn_max_chunk;
+        chunk = (ctx + n_chunks - 1) / n_chunks;
+    }
+    const int direct = n_chunks == 1;
+    // Tokens per launch so that the partials stay under ~64 MiB.
+    const size_t per_tok = (size_t)p.n_head * n_chunks * ((size_t)p.head_dim + 2) * 4;
+    const int tb = direct ? n : (int)std::max<size_t>(1, std::min<size_t>((size_t)n, ((size_t)64 << 20) / per_tok));
+    if (!direct) {
+        ensure(part_o_, part_o_cap_, (size_t)tb * p.n_head * n_chunks * p.head_dim * 4);
+        ensure(part_ml_, part_ml_cap_, (size_t)tb * p.n_head * n_chunks * 2 * 4);
+    }
+    cl_kernel kp = kernel("attn_partial");
+    cl_kernel kr = kernel("attn_reduce");
+    for (int t0 = 0; t0 < n; t0 += tb) {
+        const int nt = std::min(tb, n - t0);
+        args(kp, mem_of(q), kv.k[layer].m, kv.v[layer].m, mem_of(out), direct ? dummy_.m : part_o_.m,
+             direct ? dummy_.m : part_ml_.m, (cl_int)p.n_head, (cl_int)p.n_head_kv,
+             (cl_int)p.head_dim, (cl_float)p.scale, (cl_int)pos0, (cl_int)t0, (cl_int)chunk,
+             (cl_int)n_chunks, (cl_int)direct);
+        size_t gws[3] = {(size_t)n_chunks * tune_.attn_wg, (size_t)p.n_head, (size_t)nt};
+        size_t lws[3] = {(size_t)tune_.attn_wg, 1, 1};
+        launch("attn_partial", kp, 3, gws, lws);
+        if (!direct) {
+            args(kr, mem_of(out), part_o_.m, part_ml_.m, (cl_int)p.n_head, (cl_int)p.head_dim,
+                 (cl_int)n_chunks, (cl_int)t0);
+            size_t g2[3] = {(size_t)p.head_dim, (size_t)p.n_head, (size_t)nt};
+            launch("attn_reduce", kr, 3, g2, nullptr);
+        }
+    }
+}
+
+void ClBackend::swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n == 0) return;
+    need(out.n_floats >= n && gate.n_floats >= n && up.n_floats >= n, "swiglu sizes");
+    cl_kernel k = kernel("swiglu");
+    args(k, mem_of(out), mem_of(gate), mem_of(up), (cl_long)n);
+    size_t gws = round_up(n, 64);
+    launch("swiglu", k, 1, &gws, nullptr);
+}
+
+void ClBackend::add(Buffer &y, const Buffer &x, size_t n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n == 0) return;
+    need(y.n_floats >= n && x.n_floats >= n, "add sizes");
+    cl_kernel k = kernel("add_inplace");
+    args(k, mem_of(y), mem_of(x), (cl_long)n);
+    size_t gws = round_up(n, 64);
+    launch("add_inplace", k, 1, &gws, nullptr);
+}
+
+void ClBackend::copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset, size_t src_offset) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n == 0) return;
+    need(dst.n_floats >= dst_offset + n && src.n_floats >= src_offset + n, "copy sizes");
+    check(clEnqueueCopyBuffer(queue_, mem_of(src), mem_of(dst), src_offset * 4, dst_offset * 4, n * 4, 0,
+                              nullptr, nullptr), "clEnqueueCopyBuffer");
+}
+
+}  // namespace ocl
+}  // namespace edgellm

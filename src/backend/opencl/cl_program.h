@@ -1,0 +1,51 @@
+// Kernel programs of the OpenCL backend: source lookup (embedded, or kernels/ on disk with
+// EDGELLM_KERNELS_FROM_DISK), the per-device tuning table, and building with a binary cache in
+// memory and on disk keyed by a hash of source, options, device name and driver version.
+#pragma once
+
+#include <string>
+
+#include "backend/opencl/cl_common.h"
+#include "core/log.h"
+
+namespace edgellm {
+namespace ocl {
+
+// Block sizes and switches per device family. The host turns them into #defines, so kernel files
+// hold no tuning constants.
+struct Tuning {
+    const char *row = "default";  // which table row matched
+    int gemv_wg = 64;             // work-items per GEMV work-group
+    int gemv_rows = 4;            // output rows per GEMV work-group
+    int gemv_max_n = 4;           // up to this many tokens a product runs as GEMV, above via GEMM
+    int attn_wg = 64;             // work-items per attention work-group
+    int attn_chunk = 64;          // context positions per decode-attention work-group
+    int attn_max_chunk = 1024;    // upper bound of positions per work-group (local memory)
+    int norm_wg = 128;            // work-items per RMSNorm row
+    bool subgroups = false;       // sub_group_reduce_add for reductions
+    size_t gemm_tmp_bytes = 256u << 20;  // cap of the dequantized weight tile for prefill
+};
+
+// Chooses the tuning row for a device by name, vendor and driver version (first match wins).
+Tuning tuning_for(const std::string &name, const std::string &vendor, const std::string &driver,
+                  bool has_subgroups);
+
+// Source text of kernels/<file>, embedded at build time or read from disk (dev switch).
+// Throws EDGELLM_ERR_KERNEL_BUILD when missing.
+std::string kernel_source(const char *file);
+
+// Cache directory: $EDGELLM_CACHE_DIR, else $XDG_CACHE_HOME/edgellm, else ~/.cache/edgellm;
+// "" when none can be determined (then only the memory cache is used).
+std::string cache_dir();
+
+// 128-bit FNV-1a based hash as 32 hex digits (not cryptographic; a cache key).
+std::string hash_hex(const std::string &data);
+
+// Builds `source` with `options` for one device, through the memory and disk caches. Any cache
+// problem falls back to compiling from source. Throws EDGELLM_ERR_KERNEL_BUILD with the log.
+cl_program build_program(cl_context ctx, cl_device_id dev, const std::string &source,
+                         const std::string &options, const std::string &device_key,
+                         const Logger &log, bool *from_cache = nullptr);
+
+}  // namespace ocl
+}  // namespace edgellm

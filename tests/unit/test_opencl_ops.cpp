@@ -1,0 +1,363 @@
+// Every op of the OpenCL backend against the CPU reference backend (make_cpu_backend) on random
+// data, odd sizes and every weight format (F32, F16, Q8_0, Q4 with and without mins).
+// Tolerance: |ocl - cpu| <= atol + rtol * |cpu| with the values stated per test (fp32 sums in a
+// different order; half KV cache for attention). EDGELLM_TEST_SMALL=1 keeps sizes small (oclgrind).
+// Skips only when no OpenCL platform exists at all.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/opencl/opencl_backend.h"
+#include "core/error.h"
+#include "core/fp16.h"
+#include "model/config.h"
+#include "model/tensor.h"
+
+using namespace edgellm;
+
+namespace {
+
+bool small_mode() {
+    const char *s = std::getenv("EDGELLM_TEST_SMALL");
+    return s && *s && *s != '0';
+}
+
+Backend *ocl_backend() {
+    static bool tried = false;
+    static std::unique_ptr<Backend> be;
+    if (!tried) {
+        tried = true;
+        if (list_opencl_devices().empty()) {
+            MESSAGE("no OpenCL platform found: OpenCL op tests skipped");
+            return nullptr;
+        }
+        OpenClBackendOptions o;
+        be = make_opencl_backend(o);  // a failure here is a test failure (throws)
+        MESSAGE("OpenCL device: ", be->device_name());
+    }
+    return be.get();
+}
+
+Backend &cpu_backend() {
+    static std::unique_ptr<Backend> be = make_cpu_backend(CpuBackendOptions{});
+    return *be;
+}
+
+std::vector<float> rand_vec(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+    std::mt19937 g(seed);
+    std::uniform_real_distribution<float> u(lo, hi);
+    std::vector<float> v(n);
+    for (float &x : v) x = u(g);
+    return v;
+}
+
+// A random tensor in format t. Q4 with mins: random nibbles, scales and mins (as GGUF Q4_1).
+QTensor rand_tensor(DType t, int64_t rows, int64_t cols, bool mins, uint32_t seed) {
+    QTensor q;
+    if (t == DType::Q4 && mins) {
+        q.allocate(DType::Q4, rows, cols, true);
+        std::mt19937 g(seed);
+        uint32_t *w = q.data.as<uint32_t>();
+        for (size_t i = 0; i < q.data.size() / 4; ++i) w[i] = g();
+        std::uniform_real_distribution<float> us(0.001f, 0.1f), um(-0.5f, 0.5f);
+        uint16_t *s = q.scales.as<uint16_t>(), *m = q.mins.as<uint16_t>();
+        for (size_t i = 0; i < q.scales.size() / 2; ++i) {
+            s[i] = f32_to_fp16(us(g));
+            m[i] = f32_to_fp16(um(g));
+        }
+        return q;
+    }
+    std::vector<float> src = rand_vec((size_t)(rows * cols), seed, -0.5f, 0.5f);
+    quantize_rows(src.data(), rows, cols, t, q);
+    return q;
+}
+
+QTensor clone(const QTensor &a) {
+    QTensor b;
+    b.allocate(a.type, a.rows, a.cols, a.has_mins());
+    std::memcpy(b.data.data(), a.data.data(), a.data.size());
+    if (!a.scales.empty()) std::memcpy(b.scales.data(), a.scales.data(), a.scales.size());
+    if (!a.mins.empty()) std::memcpy(b.mins.data(), a.mins.data(), a.mins.size());
+    return b;
+}
+
+struct Pair {  // the same buffer on both backends
+    std::unique_ptr<Buffer> c, o;
+    size_t n;
+};
+
+Pair twin(Backend &ob, const std::vector<float> &v) {
+    Pair p{cpu_backend().alloc(v.size()), ob.alloc(v.size()), v.size()};
+    cpu_backend().write(*p.c, v.data(), v.size());
+    ob.write(*p.o, v.data(), v.size());
+    return p;
+}
+
+// Compares the two buffers; returns the max error relative to tolerance (<= 1 passes).
+void expect_close(Backend &ob, const Pair &p, double atol, double rtol, const std::string &what) {
+    std::vector<float> a(p.n), b(p.n);
+    cpu_backend().read(*p.c, a.data(), p.n);
+    ob.read(*p.o, b.data(), p.n);
+    double worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < p.n; ++i) {
+        double e = std::fabs((double)a[i] - (double)b[i]) / (atol + rtol * std::fabs((double)a[i]));
+        if (!(e <= worst)) {
+            worst = e;
+            at = i;
+        }
+    }
+    INFO(what, ": worst at ", at, " cpu=", a[at], " ocl=", b[at]);
+    CHECK(worst <= 1.0);
+}
+
+struct Fmt {
+    DType t;
+    bool mins;
+    const char *name;
+};
+const Fmt kFormats[] = {{DType::F32, false, "f32"}, {DType::F16, false, "f16"},
+                        {DType::Q8_0, false, "q8_0"}, {DType::Q4, false, "q4"},
+                        {DType::Q4, true, "q4+mins"}};
+
+}  // namespace
+
+TEST_CASE("opencl matmul matches the CPU reference in every format") {
+    Backend *ob = ocl_backend();
+    if (!ob) return;
+    struct Shape { int rows, cols; };
+    std::vector<Shape> shapes = {{1, 32}, {7, 96}, {33, 64}, {100, 160}};
+    std::vector<int> tokens = {1, 3, 17};  // GEMV, GEMV for few tokens, dequant + CLBlast GEMM
+    if (!small_mode()) {
+        shapes.push_back({4096, 128});
+        shapes.push_back({64, 4096});
+        shapes.push_back({33, 14336});
+    }
+    uint32_t seed = 1;
+    for (const Fmt &f : kFormats) {
+        std::vector<Shape> sh = shapes;
+        if (f.t == DType::F32 || f.t == DType::F16) {  // any K for unquantized formats
+            sh.push_back({7, 1});
+            sh.push_back({5, 7});
+            sh.push_back({9, 33});
+            sh.push_back({3, 100});
+        }
+        for (const Shape &s : sh) {
+            QTensor t = rand_tensor(f.t, s.rows, s.cols, f.mins, seed++);
+            auto wc = cpu_backend().upload_matrix(clone(t));
+            auto wo = ob->upload_matrix(std::move(t));
+            CHECK(t.data.empty());  // the host copy was taken over and freed
+            for (int n : tokens) {
+                if (small_mode() && n > 3 && s.rows * s.cols > 4000) continue;
+                const std::string what = std::string(f.name) + " " + std::to_string(s.rows) + "x" +
+                                         std::to_string(s.cols) + " n=" + std::to_string(n);
+                // x with one extra leading row: x_offset = cols takes rows 1..n.
+                Pair x = twin(*ob, rand_vec((size_t)(n + 1) * s.cols, seed++));
+                Pair y = twin(*ob, rand_vec((size_t)(n + 1) * s.rows, seed++));
+                cpu_backend().matmul(*y.c, *wc, *x.c, n, false, s.cols, 0);
+                ob->matmul(*y.o, *wo, *x.o, n, false, s.cols, 0);
+                const double atol = 2e-5 * std::sqrt((double)s.cols) + 1e-5, rtol = 2e-4;
+                expect_close(*ob, y, atol, rtol, what + " overwrite");
+                // accumulate into y at offset `rows` (the residual add)
+                cpu_backend().matmul(*y.c, *wc, *x.c, n, true, 0, s.rows);
+                ob->matmul(*y.o, *wo, *x.o, n, true, 0, s.rows);
+                expect_close(*ob, y, atol * 2, rtol, what + " accumulate");
+            }
+        }
+    }
+}
+
+TEST_CASE("opencl fused qkv and swiglu products match the composed reference") {
+    Backend *ob = ocl_backend();
+    if (!ob) return;
+    const int K = small_mode() ? 64 : 512, rq = 96, rkv = 33, rff = small_mode() ? 40 : 300;
+    uint32_t seed = 100;
+    for (const Fmt &f : kFormats) {
+        for (int n : {1, 2, 9}) {
+            QTensor tq = rand_tensor(f.t, rq, K, f.mins, seed++), tk = rand_tensor(f.t, rkv, K, f.mins, seed++),
+                    tv = rand_tensor(f.t, rkv, K, f.mins, seed++), tg = rand_tensor(f.t, rff, K, f.mins, seed++),
+                    tu = rand_tensor(f.t, rff, K, f.mins, seed++);
+            auto cq = cpu_backend().upload_matrix(clone(tq)), ck = cpu_backend().upload_matrix(clone(tk)),
+                 cv = cpu_backend().upload_matrix(clone(tv)), cg = cpu_backend().upload_matrix(clone(tg)),
+                 cu = cpu_backend().upload_matrix(clone(tu));
+            auto oq = ob->upload_matrix(std::move(tq)), ok = ob->upload_matrix(std::move(tk)),
+                 ov = ob->upload_matrix(std::move(tv)), og = ob->upload_matrix(std::move(tg)),
+                 ou = ob->upload_matrix(std::move(tu));
+            Pair x = twin(*ob, rand_vec((size_t)n * K, seed++));
+            Pair q = twin(*ob, std::vector<float>((size_t)n * rq, 7.f));
+            Pair k = twin(*ob, std::vector<float>((size_t)n * rkv, 7.f));
+            Pair v = twin(*ob, std::vector<float>((size_t)n * rkv, 7.f));
+            cpu_backend().matmul(*q.c, *cq, *x.c, n, false);
+            cpu_backend().matmul(*k.c, *ck, *x.c, n, false);
+            cpu_backend().matmul(*v.c, *cv, *x.c, n, false);
+            ob->matmul_qkv(*q.o, *k.o, *v.o, *oq, *ok, *ov, *x.o, n);
+            const double atol = 2e-5 * std::sqrt((double)K) + 1e-5;
+            std::string what = std::string(f.name) + " n=" + std::to_string(n);
+            expect_close(*ob, q, atol, 2e-4, what + " q");
+            expect_close(*ob, k, atol, 2e-4, what + " k");
+            expect_close(*ob, v, atol, 2e-4, what + " v");
+            Pair h = twin(*ob, std::vector<float>((size_t)n * rff, 3.f));
+            Pair scratch = twin(*ob, std::vector<float>((size_t)n * rff, 0.f));
+            Pair g = twin(*ob, std::vector<float>((size_t)n * rff, 0.f));
+            Pair u = twin(*ob, std::vector<float>((size_t)n * rff, 0.f));
+            cpu_backend().matmul(*g.c, *cg, *x.c, n, false);
+            cpu_backend().matmul(*u.c, *cu, *x.c, n, false);
+            cpu_backend().swiglu(*h.c, *g.c, *u.c, (size_t)n * rff);
+            ob->matmul_swiglu(*h.o, *scratch.o, *og, *ou, *x.o, n);
+            expect_close(*ob, h, atol, 5e-4, what + " swiglu");
+        }
+    }
+}
+
+TEST_CASE("opencl embedding lookup, rms_norm, swiglu, add and copy") {
+    Backend *ob = ocl_backend();
+    if (!ob) return;
+    uint32_t seed = 200;
+    for (const Fmt &f : kFormats) {
+        const int vocab = 50, dim = f.t == DType::F32 || f.t == DType::F16 ? 33 : 96;
+        QTensor t = rand_tensor(f.t, vocab, dim, f.mins, seed++);
+        auto wc = cpu_backend().upload_matrix(clone(t));
+        auto wo = ob->upload_matrix(std::move(t));
+        for (int n : {1, 5}) {
+            std::vector<int32_t> toks = {49, 0, 7, 7, 23};
+            Pair e = twin(*ob, std::vector<float>((size_t)n * dim, 1.f));
+            cpu_backend().embed(*e.c, *wc, toks.data(), n);
+            ob->embed(*e.o, *wo, toks.data(), n);
+            expect_close(*ob, e, 1e-6, 1e-6, std::string("embed ") + f.name);
+        }
+        int32_t bad = vocab;
+        Pair e = twin(*ob, std::vector<float>((size_t)dim, 1.f));
+        try {
+            ob->embed(*e.o, *wo, &bad, 1);
+            FAIL("out-of-range token accepted");
+        } catch (const Error &err) {
+            CHECK(err.status() == EDGELLM_ERR_INVALID_TOKEN);
+        }
+    }
+    std::vector<int> dims = {1, 7, 33, 100};
+    if (!small_mode()) dims.push_back(4096);
+    for (int dim : dims) {
+        for (int n : {1, 3}) {
+            auto wv = rand_vec((size_t)dim, seed++, 0.5f, 1.5f);
+            auto wcv = wv;
+            auto wc = cpu_backend().upload_vector(std::move(wcv));
+            auto wo = ob->upload_vector(std::move(wv));
+            Pair x = twin(*ob, rand_vec((size_t)n * dim, seed++, -3.f, 3.f));
+            Pair out = twin(*ob, std::vector<float>((size_t)n * dim, 0.f));
+            cpu_backend().rms_norm(*out.c, *x.c, *wc, n, dim, 1e-5f);
+            ob->rms_norm(*out.o, *x.o, *wo, n, dim, 1e-5f);
+            expect_close(*ob, out, 1e-5, 1e-4, "rms_norm " + std::to_string(dim));
+            // in place, as the engine does for the last row
+            cpu_backend().rms_norm(*x.c, *x.c, *wc, n, dim, 1e-6f);
+            ob->rms_norm(*x.o, *x.o, *wo, n, dim, 1e-6f);
+            expect_close(*ob, x, 1e-5, 1e-4, "rms_norm in place " + std::to_string(dim));
+        }
+    }
+    for (size_t n : {(size_t)1, (size_t)7, (size_t)1000}) {
+        Pair g = twin(*ob, rand_vec(n, seed++, -8.f, 8.f));
+        Pair u = twin(*ob, rand_vec(n, seed++));
+        Pair o = twin(*ob, std::vector<float>(n, 0.f));
+        cpu_backend().swiglu(*o.c, *g.c, *u.c, n);
+        ob->swiglu(*o.o, *g.o, *u.o, n);
+        expect_close(*ob, o, 1e-6, 1e-5, "swiglu");
+        cpu_backend().add(*o.c, *g.c, n);
+        ob->add(*o.o, *g.o, n);
+        expect_close(*ob, o, 1e-6, 1e-6, "add");
+        Pair d = twin(*ob, std::vector<float>(n + 3, 2.f));
+        cpu_backend().copy(*d.c, *g.c, n - 1, 3, 1);
+        ob->copy(*d.o, *g.o, n - 1, 3, 1);
+        expect_close(*ob, d, 0, 0 + 1e-30, "copy");
+    }
+}
+
+TEST_CASE("opencl rope_store_kv and attention (prefill then decode, GQA, split context)") {
+    Backend *ob = ocl_backend();
+    if (!ob) return;
+    struct Cfg { int n_head, n_head_kv, head_dim, prompt, steps, n_ctx; };
+    std::vector<Cfg> cfgs = {{4, 2, 8, 7, 3, 16}, {2, 2, 64, 33, 2, 40}, {8, 2, 128, 5, 2, 12}};
+    if (!small_mode()) cfgs.push_back({4, 1, 64, 300, 3, 700});  // several context chunks
+    if (!small_mode()) cfgs.push_back({2, 1, 64, 1, 600, 620});  // long decode
+    uint32_t seed = 300;
+    for (const Cfg &c : cfgs) {
+        ModelConfig mc;
+        mc.head_dim = c.head_dim;
+        mc.rope_theta = 500000.f;
+        mc.rope_scaling = RopeScaling::Llama3;
+        mc.rope_factor = 8.f;
+        std::vector<float> inv = rope_inv_freq(mc);
+        RopeParams rp;
+        rp.head_dim = c.head_dim;
+        rp.n_head = c.n_head;
+        rp.n_head_kv = c.n_head_kv;
+        rp.inv_freq = &inv;
+        AttentionParams ap;
+        ap.n_head = c.n_head;
+        ap.n_head_kv = c.n_head_kv;
+        ap.head_dim = c.head_dim;
+        ap.scale = 1.f / std::sqrt((float)c.head_dim);
+        const int qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim;
+        auto kc = cpu_backend().alloc_kv(2, c.n_ctx, kvd);
+        auto ko = ob->alloc_kv(2, c.n_ctx, kvd);
+        int pos = 0;
+        const std::string name = "heads " + std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) +
+                                 " hd " + std::to_string(c.head_dim);
+        auto step = [&](int n) {
+            Pair q = twin(*ob, rand_vec((size_t)n * qd, seed++, -2.f, 2.f));
+            Pair k = twin(*ob, rand_vec((size_t)n * kvd, seed++, -2.f, 2.f));
+            Pair v = twin(*ob, rand_vec((size_t)n * kvd, seed++));
+            cpu_backend().rope_store_kv(*q.c, *k.c, *v.c, *kc, 1, pos, n, rp);
+            ob->rope_store_kv(*q.o, *k.o, *v.o, *ko, 1, pos, n, rp);
+            expect_close(*ob, q, 2e-5, 1e-4, name + " rope q at " + std::to_string(pos));
+            expect_close(*ob, k, 2e-5, 1e-4, name + " rope k at " + std::to_string(pos));
+            Pair out = twin(*ob, std::vector<float>((size_t)n * qd, 0.f));
+            cpu_backend().attention(*out.c, *q.c, *kc, 1, pos, n, ap);
+            ob->attention(*out.o, *q.o, *ko, 1, pos, n, ap);
+            // The OpenCL cache holds half: ~1e-3 relative per value.
+            expect_close(*ob, out, 3e-3, 3e-3, name + " attention at " + std::to_string(pos) + " n=" + std::to_string(n));
+            pos += n;
+        };
+        step(c.prompt);
+        for (int i = 0; i < c.steps && pos < c.n_ctx; ++i) step(1);
+    }
+}
+
+TEST_CASE("opencl weights larger than the max allocation are split by rows") {
+    if (list_opencl_devices().empty()) {
+        MESSAGE("no OpenCL platform found: skipped");
+        return;
+    }
+    setenv("EDGELLM_OPENCL_MAX_ALLOC", "1000", 1);
+    std::unique_ptr<Backend> ob;
+    try {
+        ob = make_opencl_backend(OpenClBackendOptions{});
+    } catch (...) {
+        unsetenv("EDGELLM_OPENCL_MAX_ALLOC");
+        throw;
+    }
+    unsetenv("EDGELLM_OPENCL_MAX_ALLOC");
+    uint32_t seed = 400;
+    for (const Fmt &f : kFormats) {
+        const int rows = 45, cols = 128;  // 1000-byte chunks: several chunks per matrix
+        QTensor t = rand_tensor(f.t, rows, cols, f.mins, seed++);
+        auto wc = cpu_backend().upload_matrix(clone(t));
+        auto wo = ob->upload_matrix(std::move(t));
+        for (int n : {1, 17}) {
+            Pair x = twin(*ob, rand_vec((size_t)n * cols, seed++));
+            Pair y = twin(*ob, std::vector<float>((size_t)n * rows, 0.f));
+            cpu_backend().matmul(*y.c, *wc, *x.c, n, false);
+            ob->matmul(*y.o, *wo, *x.o, n, false);
+            expect_close(*ob, y, 1e-4, 2e-4, std::string("split matmul ") + f.name);
+        }
+        std::vector<int32_t> toks = {44, 0, 20};
+        Pair e = twin(*ob, std::vector<float>(3 * cols, 0.f));
+        cpu_backend().embed(*e.c, *wc, toks.data(), 3);
+        ob->embed(*e.o, *wo, toks.data(), 3);
+        expect_close(*ob, e, 1e-6, 1e-6, std::string("split embed ") + f.name);
+    }
+}

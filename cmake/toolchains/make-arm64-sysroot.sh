@@ -16,8 +16,9 @@ WITH_POCL=0
 [ "${2:-}" = "--with-pocl" ] && WITH_POCL=1
 mkdir -p "$SYSROOT"
 SYSROOT="$(cd "$SYSROOT" && pwd)"
+# Keep in step with the -dev packages of cmake/scripts/install_deps.sh.
 PKGS=(ocl-icd-opencl-dev opencl-headers libclblast-dev libsentencepiece-dev libsimdjson-dev
-      doctest-dev)
+      doctest-dev libpcre2-dev libicu-dev)
 # PoCL (the CPU OpenCL driver) for arm64 pulls clang-15/LLVM (~120 MB of .debs).
 [ "$WITH_POCL" = 1 ] && PKGS+=(pocl-opencl-icd)
 stamp="$SYSROOT/.edgellm-sysroot"

@@ -273,6 +273,28 @@ def main():
     tk = os.path.join(args.shared, "tokenizers")
     for name in ("llama3", "spm32k-json", "qwen3"):
         w("golden_%s.json" % name, hf_json_golden(os.path.join(tk, name, "tokenizer.json"), corpus))
+    # Metaspace layouts (transformers 5 converts SentencePiece models to the first one) over the
+    # spm32k vocabulary; the C++ test rebuilds the same files from variants.json.
+    variants = {
+        "spm32k-metaspace": {"normalizer": None,
+                             "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False},
+                             "decoder": {"type": "Sequence", "decoders": [
+                                 {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+                                 {"type": "ByteFallback"}, {"type": "Fuse"},
+                                 {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}},
+        "spm32k-metaspace-split": {"normalizer": None,
+                                   "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+                                   "decoder": {"type": "Sequence", "decoders": [
+                                       {"type": "ByteFallback"}, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}]}},
+    }
+    w("variants.json", variants)
+    base = json.load(open(os.path.join(tk, "spm32k-json", "tokenizer.json"), encoding="utf-8"))
+    for name, parts in variants.items():
+        j = dict(base)
+        j.update(parts)
+        tmp = "/tmp/%s.json" % name
+        json.dump(j, open(tmp, "w", encoding="utf-8"), ensure_ascii=False)
+        w("golden_%s.json" % name, hf_json_golden(tmp, corpus))
     w("golden_llama2-spm.json", spm_golden(os.path.join(tk, "llama2-spm", "tokenizer.model"), corpus))
     smol, smol_tmpl = smol_golden(args.smol, corpus)
     w("golden_smollm2.json", smol)

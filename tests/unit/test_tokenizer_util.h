@@ -87,7 +87,7 @@ inline void check_golden(const edgellm::Tokenizer &tok, const std::string &name,
         const auto &g = golden[i];
         auto report = [&](const char *what, bool ok) {
             if (ok) return;
-            if (++bad <= 8) FAIL_CHECK(name << " case " << i << " (" << what << "): \"" << s.substr(0, 80) << "\"");
+            if (++bad <= 8) FAIL_CHECK(name << " case " << i << " (" << std::string(what) << "): \"" << s.substr(0, 80) << "\"");
         };
         report("add=1 parse=1", tok.encode(s, true, true) == g.d);
         report("add=0 parse=1", tok.encode(s, false, true) == g.b);

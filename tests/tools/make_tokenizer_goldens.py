@@ -198,6 +198,11 @@ def chat_goldens(shared, smol_template):
          {"role": "assistant", "content": " answer with spaces \n"}, {"role": "user", "content": "Ünïcödé 你好 😀\nline2"}],
         [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"},
          {"role": "assistant", "content": "d"}, {"role": "user", "content": "e"}],
+        [{"role": "user", "content": "Why?"}, {"role": "assistant", "content": "<think>\nLet me think.\n</think>\n\nBecause."},
+         {"role": "user", "content": "OK"}],
+        [{"role": "system", "content": "S"}, {"role": "user", "content": "weather?"},
+         {"role": "assistant", "content": "calling"}, {"role": "tool", "content": "{\"t\": 21}"},
+         {"role": "tool", "content": "more"}, {"role": "user", "content": "thanks"}],
     ]
     cfg = lambda n: json.load(open(os.path.join(shared, "tokenizers", n, "tokenizer_config.json")))
     models = {
@@ -206,6 +211,10 @@ def chat_goldens(shared, smol_template):
         "llama2": (cfg("llama2-spm")["chat_template"], "<s>", "</s>"),
         "smollm2": (smol_template, "<|im_start|>", "<|im_end|>"),
     }
+    # Templates in the style of other model families (tests/data/tokenizer/templates/).
+    tdir = os.path.join(OUT, "templates")
+    for f in sorted(os.listdir(tdir)):
+        models[f[:-len(".jinja")]] = (open(os.path.join(tdir, f), encoding="utf-8").read(), "<s>", "</s>")
     out = {"conversations": convs, "models": {}}
     for name, (tmpl, bos, eos) in models.items():
         res = []

@@ -258,6 +258,22 @@ def jinja_feature_goldens():
         "{% raw %}{{ not parsed }}{% endraw %}{# comment #}x",
         "{{ messages[0]['content'] | trim | length }} {{ (messages | last).role }} {{ messages[-1]['role'] == 'assistant' }}",
         "{% if messages[0]['role'] == 'system' %}{{ raise_exception('No system messages!') }}{% endif %}",
+        "{{ messages }}|{{ messages[1] }}|{{ none }}|{{ true }}|{{ 1.0 }} {{ 2.50 }} {{ 3 / 2 }} {{ 4 / 2 }} {{ -7 // 2 }} {{ -7 % 3 }}",
+        "{% set x = 1 %}{% for i in [1] %}{% set x = 2 %}{{ x }}{% endfor %}{{ x }}{% if true %}{% set y = 5 %}{% endif %}{{ y }}",
+        "[{{ loop }}][{{ messages[5] }}][{{ undefined_var }}][{% for m in messages %}{{ m.content if m.role == 'user' }}{% endfor %}]",
+        "{% for a, b in [[1, 2], [3, 4]] %}{{ a + b }},{% endfor %}{{ {'a': 1}['a'] }}{{ 'a' ~ 'b' | upper }}{{ -3 | abs }}{{ 1 == 1.0 }}{{ 'a' < 'b' }}",
+        "{%- for m in messages -%}\n{{ m.role }}\n{%- if not loop.last %}, {% endif -%}\n{%- endfor %}\n\n  {{- ' end' }}  \n{#- c -#}  x",
+        "{% for m in messages %}{{ loop.revindex }}{{ loop.revindex0 }}{% if loop.previtem is defined %}p{% endif %}{% if loop.nextitem is defined %}n{% endif %};{% endfor %}",
+        "{{ messages | length > 1 }}{% if not messages %}E{% endif %}{{ messages[0].content | trim | lower }}{{ 'abc'[1] }}{{ 'héllo'[1:3] }}{{ 'héllo' | length }}",
+        "{% set ns = namespace(items=[]) %}{% for m in messages %}{% set ns.items = ns.items + [m.role] %}{% endfor %}{{ ns.items | join('|') }}{{ ns.items | tojson }}",
+        "{{ '  a b  c '.split() }}{{ 'a,b,,c'.split(',') }}{{ 'a b c'.split(' ', 1) }}{{ 'x\ny\r\nz'.splitlines() }}{{ 'aXbXc'.replace('X', '-', 1) }}",
+        "{{ {'k': 'v', 'n': [1, 2.5, none, false]} | tojson(indent=2) }}",
+        "{{ 'tab\there' | tojson }}{{ '\u00e9\U0001F600' | tojson }}{{ \"quote's\" }}{{ [\"it's\", 'say \"hi\"'] }}",
+        "{% macro m(a, b='B') %}[{{ a }}{{ b }}]{% endmacro %}{{ m(1) }}{{ m(1, 2) }}{{ m(a=3, b=4) }}",
+        "{% for i in range(5) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}",
+        "{% set t %}block {{ 1 + 1 }}{% endset %}[{{ t }}]{{ t | length }}",
+        "{{ messages | selectattr('role', 'in', ['user', 'system']) | map(attribute='role') | join(',') }}{{ messages | rejectattr('role', 'equalto', 'user') | list | length }}",
+        "{{ [3, 1, 2] | sort }}{{ [1, 2, 3] | sum }}{{ ['b', 'a', 'b'] | unique | list }}{{ 'ab' | list }}",
     ]
     res = []
     for t in T:

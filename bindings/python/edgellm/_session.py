@@ -14,7 +14,7 @@ from . import _lib
 from ._api import (Model, PieceCallback, _check, _encode, _L, _Messages, _new_struct, _read_buffer,
                    last_error)
 from ._types import Generation, Message, Stats
-from .errors import Cancelled, ContextFull, Error, Status, error_for
+from .errors import Cancelled, ContextFull, InvalidArgument, Status, error_for
 
 _SAMPLING_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty",
                   "frequency_penalty", "presence_penalty", "penalty_last_n", "seed", "stop",
@@ -109,7 +109,7 @@ class Session:
         if self._handle is None:
             return
         if self._owner == threading.get_ident():
-            raise Error(Status.ERR_INVALID_ARGUMENT, "cannot close a session from its own callback")
+            raise InvalidArgument(Status.ERR_INVALID_ARGUMENT, "cannot close a session from its own callback")
         _L().edgellm_session_cancel(self._handle)
         with self._busy:
             if self._handle is not None:
@@ -131,12 +131,12 @@ class Session:
     @property
     def _h(self) -> int:
         if self._handle is None:
-            raise Error(Status.ERR_INVALID_ARGUMENT, "the session is closed")
+            raise InvalidArgument(Status.ERR_INVALID_ARGUMENT, "the session is closed")
         return self._handle
 
     def _acquire(self) -> None:
         if not self._busy.acquire(blocking=False):
-            raise Error(Status.ERR_INVALID_ARGUMENT,
+            raise InvalidArgument(Status.ERR_INVALID_ARGUMENT,
                         "the session is busy with another call (one call at a time per session)")
         self._owner = threading.get_ident()
 

@@ -14,7 +14,7 @@ namespace edgellm {
 
 namespace {
 constexpr size_t kCacheMaxWord = 256;
-constexpr size_t kCacheMaxEntries = 200000;
+constexpr size_t kCacheMaxEntries = 65536;  // bounds memory (~a few MB); cleared when full
 
 uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);

@@ -334,12 +334,13 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<int32_t> &out)
                         prev_unk = false;
                     }
                 }
-                if (!done) {
-                    if (spec_.unk_id < 0)
-                        fail(EDGELLM_ERR_INVALID_MODEL, "character U+%04X is not in the vocab and there is no unk token", cp);
+                if (!done && spec_.unk_id >= 0) {
                     if (!(spec_.fuse_unk && prev_unk)) syms.push_back(spec_.unk_id);
                     prev_unk = true;
                 }
+                // No unk token: `tokenizers` drops the character (transformers' LlamaTokenizer
+                // conversion has none; byte_fallback covers every character when all 256
+                // <0xXX> pieces exist).
             }
         }
         bpe(syms);

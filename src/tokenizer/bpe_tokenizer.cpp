@@ -14,7 +14,7 @@ namespace edgellm {
 
 namespace {
 constexpr size_t kCacheMaxWord = 256;
-constexpr size_t kCacheMaxEntries = 200000;
+constexpr size_t kCacheMaxEntries = 65536;  // bounds memory (~a few MB); cleared when full
 
 uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
@@ -334,12 +334,13 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<int32_t> &out)
                         prev_unk = false;
                     }
                 }
-                if (!done) {
-                    if (spec_.unk_id < 0)
-                        fail(EDGELLM_ERR_INVALID_MODEL, "character U+%04X is not in the vocab and there is no unk token", cp);
+                if (!done && spec_.unk_id >= 0) {
                     if (!(spec_.fuse_unk && prev_unk)) syms.push_back(spec_.unk_id);
                     prev_unk = true;
                 }
+                // No unk token: `tokenizers` drops the character (transformers' LlamaTokenizer
+                // conversion has none; byte_fallback covers every character when all 256
+                // <0xXX> pieces exist).
             }
         }
         bpe(syms);

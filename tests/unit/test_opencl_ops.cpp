@@ -30,7 +30,9 @@ bool small_mode() {
 
 Backend *ocl_backend() {
     static bool tried = false;
-    static std::unique_ptr<Backend> be;
+    // Deliberately never destroyed: releasing OpenCL objects from a static destructor at exit
+    // races the runtime's own teardown (oclgrind aborts on it).
+    static Backend *be = nullptr;
     if (!tried) {
         tried = true;
         if (list_opencl_devices().empty()) {
@@ -38,10 +40,10 @@ Backend *ocl_backend() {
             return nullptr;
         }
         OpenClBackendOptions o;
-        be = make_opencl_backend(o);  // a failure here is a test failure (throws)
+        be = make_opencl_backend(o).release();  // a failure here is a test failure (throws)
         MESSAGE("OpenCL device: ", be->device_name());
     }
-    return be.get();
+    return be;
 }
 
 Backend &cpu_backend() {

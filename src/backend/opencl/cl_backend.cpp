@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <clblast.h>
+
 #include "core/fp16.h"
 
 namespace edgellm {
@@ -65,6 +67,9 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
 
 ClBackend::~ClBackend() {
     if (queue_) clFinish(queue_);
+    // CLBlast caches programs of this context in process-wide tables; drop them while the context
+    // lives (otherwise they are released at exit, after the context, which some runtimes reject).
+    clblast::ClearCache();
     for (auto &e : events_) clReleaseEvent(e.second);
     // Buffers must go before the context: release members explicitly.
     dummy_ = Mem(); tile_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); xalign_ = Mem(); part_o_ = Mem();

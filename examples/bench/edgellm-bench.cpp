@@ -88,16 +88,12 @@ void run_backend(const Args &a, const std::string &bname, std::vector<Result> &r
     std::unique_ptr<Model> model;
     double t0 = now_s();
     if (!a.model.empty()) {
-#ifdef EDGELLM_BENCH_SYNTHETIC_ONLY
-        fail(EDGELLM_ERR_UNSUPPORTED, "this build has no tokenizer yet: -m is unavailable, use --shape");
-#else
         ModelOpenOptions o;
         o.backend = bname == "cpu" ? EDGELLM_BACKEND_CPU : EDGELLM_BACKEND_OPENCL;
         o.n_threads = a.threads;
         o.device_index = a.device;
         if (bname == "opencl" && a.profile) setenv("EDGELLM_OPENCL_PROFILE", "1", 1);
         model = Model::open(a.model, o);
-#endif
     } else {
         ModelConfig c;
         if (!bench::shape_config(a.shape, c)) fail(EDGELLM_ERR_INVALID_ARGUMENT, "unknown shape %s", a.shape.c_str());

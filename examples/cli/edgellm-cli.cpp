@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace {
 
 void usage(FILE *f) {
@@ -51,10 +53,15 @@ int on_piece(const char *piece, size_t len, int32_t, void *ud) {
 }
 
 int on_progress(float p, void *) {
-    int width = 40, fill = (int)(p * width + 0.5f);
+    // Redraw only when the shown percentage changes, and only on a terminal.
+    static int last = -1;
+    int pct = (int)(p * 100 + 0.5f);
+    if (pct == last || !isatty(2)) return 0;
+    last = pct;
+    int width = 40, fill = pct * width / 100;
     std::fprintf(stderr, "\rloading [%.*s%*s] %3d%%", fill, "########################################",
-                 width - fill, "", (int)(p * 100 + 0.5f));
-    if (p >= 1.0f) std::fprintf(stderr, "\r%*s\r", width + 20, "");
+                 width - fill, "", pct);
+    if (pct >= 100) std::fprintf(stderr, "\r%*s\r", width + 20, "");
     std::fflush(stderr);
     return 0;
 }

@@ -30,3 +30,36 @@ DEQUANT_KERNELS(q4, uint, elem_q4(W, S, M, hm, row0 + r, k, K))
 DEQUANT_KERNELS(q8, char, elem_q8(W, S, row0 + r, k, K))
 DEQUANT_KERNELS(f16, half, elem_f16(W, row0 + r, k, K))
 DEQUANT_KERNELS(f32, float, elem_f32(W, row0 + r, k, K))
+
+// Group-wise tile dequantization for the quantized formats: one work-item per (row, 32-group),
+// one 16/32-byte load of packed weights and one scale, 32 stores each coalesced across rows.
+// Grid (nrows, K / 32).
+__kernel void dequant_tg_q4(__global const uint4 *W, __global const half *S, __global const half *M,
+                            int hm, int K, long row0, int nrows, __global float *T) {
+    const int r = get_global_id(0);
+    const int g = get_global_id(1);
+    if (r >= nrows || g >= K / 32) return;
+    const long gi = (row0 + r) * (K / 32) + g;
+    const uint4 w = W[gi];
+    const float d = vload_half(gi, S);
+    const float m = hm ? vload_half(gi, M) : -8.f * d;
+    __global float *o = T + (long)g * 32 * nrows + r;
+    const uint ws[4] = {w.s0, w.s1, w.s2, w.s3};
+    for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 8; ++i) o[(long)(j * 8 + i) * nrows] = d * (float)((ws[j] >> (4 * i)) & 0xFu) + m;
+}
+
+__kernel void dequant_tg_q8(__global const char16 *W, __global const half *S, __global const half *M,
+                            int hm, int K, long row0, int nrows, __global float *T) {
+    const int r = get_global_id(0);
+    const int g = get_global_id(1);
+    if (r >= nrows || g >= K / 32) return;
+    const long gi = (row0 + r) * (K / 32) + g;
+    const float d = vload_half(gi, S);
+    const float16 a = convert_float16(W[2 * gi]) * d, b = convert_float16(W[2 * gi + 1]) * d;
+    __global float *o = T + (long)g * 32 * nrows + r;
+    const float v[32] = {a.s0, a.s1, a.s2, a.s3, a.s4, a.s5, a.s6, a.s7, a.s8, a.s9, a.sa, a.sb,
+                         a.sc, a.sd, a.se, a.sf, b.s0, b.s1, b.s2, b.s3, b.s4, b.s5, b.s6, b.s7,
+                         b.s8, b.s9, b.sa, b.sb, b.sc, b.sd, b.se, b.sf};
+    for (int i = 0; i < 32; ++i) o[(long)i * nrows] = v[i];
+}

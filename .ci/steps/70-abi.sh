@@ -19,7 +19,8 @@ BASE="$ROOT/cmake/abi/libedgellm.abi"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-lib="$(bash "$ROOT/cmake/abi/abi_lib.sh" "$ROOT/$BUILD")"
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+lib="$(bash "$ROOT/cmake/abi/abi_lib.sh" "$BUILD")"
 bash "$ROOT/cmake/abi/dump.sh" "$lib" "$WORK/current.abi"
 
 major="$(sed -n 's/^#define EDGELLM_VERSION_MAJOR \([0-9]*\).*/\1/p' include/edgellm/edgellm.h)"

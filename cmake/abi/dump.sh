@@ -3,6 +3,7 @@
 # form that does not depend on the build machine (no paths, no source locations).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-abidw --headers-dir "$ROOT/include/edgellm" --drop-private-types --drop-undefined-syms \
+abidw --headers-dir "$ROOT/include/edgellm" --drop-private-types --exported-interfaces-only \
+      --drop-undefined-syms \
       --no-corpus-path --no-comp-dir-path --no-show-locs --no-elf-needed \
       --out-file "$2" "$1"

@@ -212,7 +212,11 @@ struct Service {
         } catch (const BadRequest &e) {
             json::emit_error(req.id_json, e.code, e.message, nullptr);
         } catch (const edgellm::Error &e) {
-            json::emit_error(req.id_json, edgellm_status_string(e.status()), e.what(), nullptr);
+            // code: the status text in snake case ("invalid argument" -> "invalid_argument")
+            std::string code = edgellm_status_string(e.status());
+            for (char &c : code)
+                if (c == ' ' || c == '-') c = '_';
+            json::emit_error(req.id_json, code, e.what(), nullptr);
         } catch (const std::exception &e) {
             json::emit_error(req.id_json, "internal", e.what(), nullptr);
         }

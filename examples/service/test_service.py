@@ -80,6 +80,9 @@ def run(proc) -> int:
     _, err, _ = request(proc, '{"id": 6, "prompt": "x", "max_new_tokens": 1.5}')
     assert err["id"] == 6 and err["error"]["code"] == "bad_field", err
 
+    _, err, _ = request(proc, '{"id": 61, "prompt": ""}')  # the library refuses it
+    assert err["id"] == 61 and err["error"]["code"] == "invalid_argument", err
+
     budget_ms = 400
     pieces, err, seconds = request(proc, json.dumps({
         "id": "slow", "prompt": "Tell me a very long story about a robot.",
@@ -103,7 +106,7 @@ def run(proc) -> int:
     proc.stdin.close()
     rc = proc.wait(timeout=60)
     assert rc == 0, f"service exit code {rc}: {proc.stderr.read()}"
-    print("service test passed: 10 requests, timeout after %.2f s" % seconds)
+    print("service test passed: 11 requests, timeout after %.2f s" % seconds)
     return 0
 
 

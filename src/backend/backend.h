@@ -119,6 +119,21 @@ public:
         matmul(scratch, Wu, x, n, false);
         swiglu(out, out, scratch, (size_t)n * (size_t)Wg.rows);
     }
+    // The RMSNorm before a block fused into its products: xn (n, cols) = rms_norm(x, norm, eps),
+    // then matmul_qkv / matmul_swiglu over xn. Backends that fold the norm into the product may
+    // leave xn unwritten.
+    virtual void norm_matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
+                                 const Weight &Wv, const Buffer &x, const Weight &norm, float eps,
+                                 Buffer &xn, int n) {
+        rms_norm(xn, x, norm, n, (int)Wq.cols, eps);
+        matmul_qkv(q, k, v, Wq, Wk, Wv, xn, n);
+    }
+    virtual void norm_matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                                    const Buffer &x, const Weight &norm, float eps, Buffer &xn,
+                                    int n) {
+        rms_norm(xn, x, norm, n, (int)Wg.cols, eps);
+        matmul_swiglu(out, scratch, Wg, Wu, xn, n);
+    }
 };
 
 struct CpuBackendOptions {

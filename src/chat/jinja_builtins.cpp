@@ -326,6 +326,23 @@ Value apply_filter(const std::string &name, const Value &v, const List &a, const
         }
         return Value::str((first && first->truthy() ? pad : "") + o);
     }
+    if (name == "sort") {
+        const Value *rev = arg(a, kw, 0, "reverse");
+        const Value *at = kwarg(kw, "attribute");
+        List l = as_list(v, line);
+        auto key = [&](const Value &x) { return at ? attr_of(x, to_str(*at)) : x; };
+        std::stable_sort(l.begin(), l.end(), [&](const Value &x, const Value &y) {
+            Value kx = key(x), ky = key(y);
+            if (kx.type == Value::String && ky.type == Value::String) return ascii_case(kx.s, 0) < ascii_case(ky.s, 0);
+            bool nx = kx.type == Value::Int || kx.type == Value::Float || kx.type == Value::Bool;
+            bool ny = ky.type == Value::Int || ky.type == Value::Float || ky.type == Value::Bool;
+            if (!nx || !ny) template_error(line, "sort of values that cannot be compared");
+            auto d = [](const Value &q) { return q.type == Value::Float ? q.f : static_cast<double>(q.type == Value::Bool ? q.b : q.i); };
+            return d(kx) < d(ky);
+        });
+        if (rev && rev->truthy()) std::reverse(l.begin(), l.end());
+        return Value::make_list(std::move(l));
+    }
     if (name == "dictsort") {
         List l = items_of(v);
         std::stable_sort(l.begin(), l.end(), [](const Value &x, const Value &y) { return (*x.list)[0].s < (*y.list)[0].s; });

@@ -45,17 +45,13 @@ void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *toke
     be.embed(*s.x, *w.tok_embd, tokens, n);  // (n, n_embd)
     for (int l = 0; l < c.n_layer; ++l) {
         const DeviceLayer &L = w.layers[(size_t)l];
-        be.rms_norm(*s.xn, *s.x, *L.attn_norm, n, c.n_embd, c.rms_eps);
-        be.matmul(*s.q, *L.wq, *s.xn, n, false);  // (n, q_dim)
-        be.matmul(*s.k, *L.wk, *s.xn, n, false);  // (n, kv_dim)
-        be.matmul(*s.v, *L.wv, *s.xn, n, false);  // (n, kv_dim)
+        // xn = norm(x); q (n, q_dim), k and v (n, kv_dim): one fused op (one launch on the GPU).
+        be.norm_matmul_qkv(*s.q, *s.k, *s.v, *L.wq, *L.wk, *L.wv, *s.x, *L.attn_norm, c.rms_eps, *s.xn, n);
         be.rope_store_kv(*s.q, *s.k, *s.v, cache, l, pos0, n, rp);
         be.attention(*s.att, *s.q, cache, l, pos0, n, ap);  // (n, q_dim)
         be.matmul(*s.x, *L.wo, *s.att, n, true);             // x += Wo att
-        be.rms_norm(*s.xn, *s.x, *L.ffn_norm, n, c.n_embd, c.rms_eps);
-        be.matmul(*s.gate, *L.w_gate, *s.xn, n, false);      // (n, n_ff)
-        be.matmul(*s.up, *L.w_up, *s.xn, n, false);
-        be.swiglu(*s.gate, *s.gate, *s.up, (size_t)n * c.n_ff);
+        // xn = norm(x); gate = silu(Wg xn) * (Wu xn), (n, n_ff); up is scratch. Fused on the GPU.
+        be.norm_matmul_swiglu(*s.gate, *s.up, *L.w_gate, *L.w_up, *s.x, *L.ffn_norm, c.rms_eps, *s.xn, n);
         be.matmul(*s.x, *L.w_down, *s.gate, n, true);        // x += Wd h
     }
     if (!logits) return;

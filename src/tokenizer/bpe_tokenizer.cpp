@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
-#include <queue>
 
 #include "core/error.h"
 #include "tokenizer/unicode.h"
@@ -15,7 +14,7 @@ namespace edgellm {
 
 namespace {
 constexpr size_t kCacheMaxWord = 256;
-constexpr size_t kCacheMaxEntries = 200000;
+constexpr size_t kCacheMaxEntries = 65536;  // bounds memory (~a few MB); cleared when full
 
 uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
@@ -107,7 +106,11 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)) {
     for (const auto &a : spec_.added)
         if (a.special) special_[a.id] = 1;
 
-    merges_.reserve(spec_.merges.size() * 2);
+    size_t cap = 16;
+    while (cap < spec_.merges.size() * 2) cap <<= 1;
+    merge_tab_.assign(cap, MergeSlot{~0ull, 0, 0});
+    merge_shift_ = 64;
+    for (size_t c = cap; c > 1; c >>= 1) merge_shift_--;
     for (size_t r = 0; r < spec_.merges.size(); r++) {
         const auto &m = spec_.merges[r];
         auto ia = token_to_id_.find(m.first), ib = token_to_id_.find(m.second);
@@ -115,7 +118,11 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)) {
         if (ia == token_to_id_.end() || ib == token_to_id_.end() || im == token_to_id_.end())
             fail(EDGELLM_ERR_INVALID_MODEL, "BPE merge %zu ('%s' '%s') uses a token missing from the vocab", r,
                  m.first.c_str(), m.second.c_str());
-        merges_.emplace(pair_key(ia->second, ib->second), std::make_pair(static_cast<int32_t>(r), im->second));
+        uint64_t key = pair_key(ia->second, ib->second);
+        size_t mask = merge_tab_.size() - 1, h = (key * 0x9E3779B97F4A7C15ull) >> merge_shift_;
+        while (merge_tab_[h].key != ~0ull && merge_tab_[h].key != key) h = (h + 1) & mask;
+        if (merge_tab_[h].key == key) continue;  // a repeated merge keeps its first (lowest) rank
+        merge_tab_[h] = MergeSlot{key, static_cast<int32_t>(r), im->second};
     }
     for (int b = 0; b < 256; b++) {
         std::string key;
@@ -134,6 +141,17 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)) {
         return spec_.added[x].content.size() > spec_.added[y].content.size();
     });
     for (int32_t i : order) added_by_first_[static_cast<unsigned char>(spec_.added[i].content[0])].push_back(i);
+}
+
+const BpeTokenizer::MergeSlot *BpeTokenizer::find_merge(int32_t a, int32_t b) const {
+    uint64_t key = pair_key(a, b);
+    size_t mask = merge_tab_.size() - 1, h = (key * 0x9E3779B97F4A7C15ull) >> merge_shift_;
+    for (;;) {
+        const MergeSlot &s = merge_tab_[h];
+        if (s.key == key) return &s;
+        if (s.key == ~0ull) return nullptr;
+        h = (h + 1) & mask;
+    }
 }
 
 int32_t BpeTokenizer::token_id(const std::string &s) const {
@@ -316,12 +334,13 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<int32_t> &out)
                         prev_unk = false;
                     }
                 }
-                if (!done) {
-                    if (spec_.unk_id < 0)
-                        fail(EDGELLM_ERR_INVALID_MODEL, "character U+%04X is not in the vocab and there is no unk token", cp);
+                if (!done && spec_.unk_id >= 0) {
                     if (!(spec_.fuse_unk && prev_unk)) syms.push_back(spec_.unk_id);
                     prev_unk = true;
                 }
+                // No unk token: `tokenizers` drops the character (transformers' LlamaTokenizer
+                // conversion has none; byte_fallback covers every character when all 256
+                // <0xXX> pieces exist).
             }
         }
         bpe(syms);
@@ -339,27 +358,34 @@ void BpeTokenizer::bpe(std::vector<int32_t> &syms) const {
     if (n < 2) return;
     struct Cand {
         int32_t rank, pos, id;
+        // Heap order: lowest rank first, then leftmost position (the `tokenizers` tie rule).
         bool operator<(const Cand &o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
     };
-    std::vector<int> prev(n), next(n);
+    // Per-thread scratch, reused across words (encode is const and may run on many threads).
+    thread_local std::vector<int> prev, next;
+    thread_local std::vector<uint8_t> dead;
+    thread_local std::vector<Cand> heap;
+    prev.resize(n);
+    next.resize(n);
+    dead.assign(n, 0);
+    heap.clear();
     for (int i = 0; i < n; i++) { prev[i] = i - 1; next[i] = i + 1 < n ? i + 1 : -1; }
-    std::vector<Cand> heap_store;
-    heap_store.reserve(n);
-    std::priority_queue<Cand> heap(std::less<Cand>(), std::move(heap_store));
     auto push = [&](int pos) {
         if (pos < 0 || next[pos] < 0) return;
-        auto it = merges_.find(pair_key(syms[pos], syms[next[pos]]));
-        if (it != merges_.end()) heap.push({it->second.first, pos, it->second.second});
+        if (const MergeSlot *m = find_merge(syms[pos], syms[next[pos]])) {
+            heap.push_back({m->rank, pos, m->id});
+            std::push_heap(heap.begin(), heap.end());
+        }
     };
     for (int i = 0; i + 1 < n; i++) push(i);
-    std::vector<uint8_t> dead(n, 0);
     while (!heap.empty()) {
-        Cand c = heap.top();
-        heap.pop();
+        std::pop_heap(heap.begin(), heap.end());
+        Cand c = heap.back();
+        heap.pop_back();
         if (dead[c.pos] || next[c.pos] < 0) continue;
         int r = next[c.pos];
-        auto it = merges_.find(pair_key(syms[c.pos], syms[r]));
-        if (it == merges_.end() || it->second.first != c.rank || it->second.second != c.id) continue;
+        const MergeSlot *m = find_merge(syms[c.pos], syms[r]);
+        if (!m || m->rank != c.rank || m->id != c.id) continue;  // stale candidate
         syms[c.pos] = c.id;
         dead[r] = 1;
         next[c.pos] = next[r];

@@ -83,7 +83,11 @@ private:
     std::vector<uint8_t> special_;   // per id
     std::unordered_map<std::string, int32_t> token_to_id_;  // model vocab
     std::unordered_map<std::string, int32_t> added_to_id_;
-    std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (a,b) -> (rank, merged)
+    // (a,b) -> (rank, merged id): open addressing, power-of-two capacity, empty slot key = ~0.
+    struct MergeSlot { uint64_t key; int32_t rank, id; };
+    std::vector<MergeSlot> merge_tab_;
+    int merge_shift_ = 64;
+    const MergeSlot *find_merge(int32_t a, int32_t b) const;
     std::unordered_map<uint32_t, int32_t> char_id_;  // single-code-point tokens
     int32_t byte_id_[256];           // byte-level: id of each byte's char; byte_fallback: <0xXX>
     std::vector<std::vector<int32_t>> added_by_first_;  // first byte -> added tokens, longest first

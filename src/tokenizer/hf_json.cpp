@@ -3,6 +3,8 @@
 // this library does not implement is refused by name (UNSUPPORTED_MODEL), never ignored.
 #include <simdjson.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -116,15 +118,42 @@ HfConfig read_hf_config(const std::string &path) {
     if (!doc["add_bos_token"].get_bool().get(b)) c.add_bos = b;
     if (!doc["add_eos_token"].get_bool().get(b)) c.add_eos = b;
     if (!doc["legacy"].get_bool().get(b)) c.legacy = b;
-    auto token = [&](const char *key) -> std::optional<std::string> {
+    if (!doc["add_prefix_space"].get_bool().get(b)) c.add_prefix_space = b;
+    auto token = [&](const char *key, bool *is_null) -> std::optional<std::string> {
         std::string_view v;
+        element x;
+        if (is_null && !doc[key].get(x) && x.is_null()) *is_null = true;
         if (!doc[key].get_string().get(v)) return std::string(v);
         if (!doc[key]["content"].get_string().get(v)) return std::string(v);
         return std::nullopt;
     };
-    c.bos_token = token("bos_token");
-    c.eos_token = token("eos_token");
+    c.bos_token = token("bos_token", &c.bos_null);
+    c.eos_token = token("eos_token", &c.eos_null);
+    c.unk_token = token("unk_token", &c.unk_null);
+    c.pad_token = token("pad_token", nullptr);
     std::string_view v;
+    if (!doc["tokenizer_class"].get_string().get(v)) c.tokenizer_class = std::string(v);
+    object atd;
+    if (!doc["added_tokens_decoder"].get_object().get(atd)) {
+        // {"32000": {"content": ..., "special": ..., "lstrip": ...}, ...}
+        for (auto kv : atd) {
+            AddedToken t;
+            std::string key(kv.key);
+            char *endp = nullptr;
+            long id = std::strtol(key.c_str(), &endp, 10);
+            if (key.empty() || *endp || id < 0 || id > (1 << 24)) bad(path, "added_tokens_decoder key '" + key + "'");
+            t.id = static_cast<int32_t>(id);
+            t.content = str_of(kv.value, "content", path);
+            t.special = bool_or(kv.value, "special", false);
+            t.lstrip = bool_or(kv.value, "lstrip", false);
+            t.rstrip = bool_or(kv.value, "rstrip", false);
+            t.normalized = bool_or(kv.value, "normalized", !t.special);
+            t.single_word = bool_or(kv.value, "single_word", false);
+            c.added_tokens_decoder.push_back(t);
+        }
+        std::sort(c.added_tokens_decoder.begin(), c.added_tokens_decoder.end(),
+                  [](const AddedToken &a, const AddedToken &b) { return a.id < b.id; });
+    }
     simdjson::dom::array arr;
     if (!doc["chat_template"].get_string().get(v)) {
         c.chat_template = std::string(v);

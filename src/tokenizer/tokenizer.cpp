@@ -43,6 +43,9 @@ std::unique_ptr<Tokenizer> Tokenizer::create(const TokenizerSource &source) {
     }
     HfConfig cfg = read_hf_config(dir + "/tokenizer_config.json");
     if (!json.empty()) return make_hf_bpe(parse_tokenizer_json(json), cfg);
+    // transformers builds LlamaTokenizer from tokenizer.model as a `tokenizers` BPE, which differs
+    // from SentencePiece on spaces; other tokenizer.model directories go through SentencePiece.
+    if (is_hf_llama_class(cfg)) return load_hf_llama_spm(model, cfg);
     return load_spm_file(model, cfg);
 }
 

@@ -1,6 +1,6 @@
-// Tokenizer interface: byte-level BPE and SentencePiece-style BPE from tokenizer.json, SentencePiece
-// tokenizer.model (libsentencepiece), and vocabularies stored in GGUF metadata. Encodings match
-// Hugging Face `tokenizers` id for id.
+// Tokenizer interface: byte-level BPE and SentencePiece-style BPE from tokenizer.json, tokenizer.model
+// (converted to BPE as transformers does for LlamaTokenizer, else libsentencepiece), and vocabularies
+// stored in GGUF metadata. Encodings match Hugging Face id for id (GGUF `llama`: SentencePiece).
 #pragma once
 
 #include <cstdint>

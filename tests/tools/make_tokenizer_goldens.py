@@ -6,8 +6,14 @@ References (independent of libedgellm):
     parse_special off = `encode_special_tokens = True` (transformers' split_special_tokens).
   * SmolLM2: a `tokenizers` BPE rebuilt from the GGUF vocabulary (read with PyPI `gguf`) with the
     SmolLM2 tokenizer.json pipeline (Digits(individual) + ByteLevel); the vocab is dumped for the C++ test.
-  * llama2-spm tokenizer.model: PyPI `sentencepiece`; with parse_special the text is cut at <s> </s> <unk>
-    and, as HF LlamaTokenizer with legacy=False, fragments after the first get no dummy prefix (a copy
+  * llama2-spm tokenizer.model (tokenizer_class LlamaTokenizer): transformers 5
+    `AutoTokenizer.from_pretrained(dir)`, which converts the model to a `tokenizers` BPE; also over
+    variant tokenizer_config.json files (legacy true, and one with added_tokens_decoder / pad token /
+    no add_bos_token), whose text is stored in llama2_configs.json for the C++ test, and over 1,500
+    random strings (golden_llama2-spm-random.json holds the strings).
+  * llama2-sentencepiece (the reference for GGUF `llama` vocabularies and for tokenizer.model
+    directories that are not LlamaTokenizer): PyPI `sentencepiece`; with parse_special the text is cut
+    at <s> </s> <unk> and, as with legacy=False, fragments after the first get no dummy prefix (a copy
     of the model with normalizer_spec.add_dummy_prefix=False). Decode with specials: transformers.
   * chat templates: transformers' own Jinja environment (apply_chat_template's).
 Usage: python3 tests/tools/make_tokenizer_goldens.py [--shared /work/shared/data] [--smol path.gguf]
@@ -162,6 +168,62 @@ def spm_golden(path, corpus):
     return {"prefix": [sp.bos_id()], "suffix": [], "cases": enc_cases(corpus, encode, decode, [sp.bos_id()], [])}
 
 
+def hf_auto_golden(d, corpus, with_strings=False):
+    """transformers 5 AutoTokenizer on a directory; parse_special off = split_special_tokens."""
+    from transformers import AutoTokenizer
+    t = AutoTokenizer.from_pretrained(d)
+
+    def encode(s, add, parse):
+        return t(s, add_special_tokens=add, split_special_tokens=not parse)["input_ids"]
+
+    def decode(ids, skip):
+        return t.decode(ids, skip_special_tokens=skip)
+    prefix = encode("", True, True)
+    g = {"prefix": prefix, "suffix": [], "cases": enc_cases(corpus, encode, decode, prefix, [])}
+    if with_strings:
+        g["strings"] = corpus
+    return g
+
+
+def llama2_configs(src):
+    """Variant tokenizer_config.json texts for the llama2 tokenizer.model (TinyLlama-style and others)."""
+    base = json.load(open(os.path.join(src, "tokenizer_config.json"), encoding="utf-8"))
+    legacy = dict(base, legacy=True)
+    tok = lambda c, special=True, **kw: dict({"content": c, "lstrip": False, "normalized": not special,
+                                              "rstrip": False, "single_word": False, "special": special}, **kw)
+    extras = {k: v for k, v in base.items() if k not in ("legacy", "add_bos_token", "add_eos_token")}
+    extras.update(pad_token="<pad>", added_tokens_decoder={
+        "0": tok("<unk>"), "1": tok("<s>", rstrip=True), "2": tok("</s>", lstrip=True),
+        "32000": tok("<|new|>"), "32001": tok("plain", special=False)})
+    noclass = {k: v for k, v in base.items() if k != "tokenizer_class"}
+    return {"legacy": json.dumps(legacy, ensure_ascii=False), "extras": json.dumps(extras, ensure_ascii=False),
+            "noclass": json.dumps(noclass, ensure_ascii=False)}
+
+
+def random_strings(n, seed=4321):
+    """Random text: pieces of the corpus pools, random code points from many scripts, runs of spaces."""
+    rng = random.Random(seed)
+    ranges = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF), (0x900, 0x97F),
+              (0x3040, 0x30FF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0x1F300, 0x1F64F), (0x2000, 0x206F),
+              (0x300, 0x36F), (0xE000, 0xE0FF), (0x10000, 0x1FFFF)]
+    atoms = [" ", "  ", "   ", "\n", "\t", "\r\n", " \n ", "\u2581", "<s>", "</s>", "<unk>", "<0x41>", "<|new|>",
+             "plain", "Hello", " world", "the", "'s", "123", ".", ",", "!", "\u00a0", "\u3000"]
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(0, 12)):
+            r = rng.random()
+            if r < 0.35:
+                parts.append(rng.choice(atoms))
+            elif r < 0.7:
+                lo, hi = rng.choice(ranges)
+                parts.append("".join(chr(rng.randint(lo, hi)) for _ in range(rng.randint(1, 6))))
+            else:
+                parts.append("".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(rng.randint(1, 10))))
+        out.append("".join(parts))
+    return out
+
+
 def smol_golden(gguf_path, corpus):
     from gguf import GGUFReader
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, AddedToken
@@ -198,6 +260,11 @@ def chat_goldens(shared, smol_template):
          {"role": "assistant", "content": " answer with spaces \n"}, {"role": "user", "content": "Ünïcödé 你好 😀\nline2"}],
         [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"},
          {"role": "assistant", "content": "d"}, {"role": "user", "content": "e"}],
+        [{"role": "user", "content": "Why?"}, {"role": "assistant", "content": "<think>\nLet me think.\n</think>\n\nBecause."},
+         {"role": "user", "content": "OK"}],
+        [{"role": "system", "content": "S"}, {"role": "user", "content": "weather?"},
+         {"role": "assistant", "content": "calling"}, {"role": "tool", "content": "{\"t\": 21}"},
+         {"role": "tool", "content": "more"}, {"role": "user", "content": "thanks"}],
     ]
     cfg = lambda n: json.load(open(os.path.join(shared, "tokenizers", n, "tokenizer_config.json")))
     models = {
@@ -206,6 +273,10 @@ def chat_goldens(shared, smol_template):
         "llama2": (cfg("llama2-spm")["chat_template"], "<s>", "</s>"),
         "smollm2": (smol_template, "<|im_start|>", "<|im_end|>"),
     }
+    # Templates in the style of other model families (tests/data/tokenizer/templates/).
+    tdir = os.path.join(OUT, "templates")
+    for f in sorted(os.listdir(tdir)):
+        models[f[:-len(".jinja")]] = (open(os.path.join(tdir, f), encoding="utf-8").read(), "<s>", "</s>")
     out = {"conversations": convs, "models": {}}
     for name, (tmpl, bos, eos) in models.items():
         res = []
@@ -249,6 +320,22 @@ def jinja_feature_goldens():
         "{% raw %}{{ not parsed }}{% endraw %}{# comment #}x",
         "{{ messages[0]['content'] | trim | length }} {{ (messages | last).role }} {{ messages[-1]['role'] == 'assistant' }}",
         "{% if messages[0]['role'] == 'system' %}{{ raise_exception('No system messages!') }}{% endif %}",
+        "{{ messages }}|{{ messages[1] }}|{{ none }}|{{ true }}|{{ 1.0 }} {{ 2.50 }} {{ 3 / 2 }} {{ 4 / 2 }} {{ -7 // 2 }} {{ -7 % 3 }}",
+        "{% set x = 1 %}{% for i in [1] %}{% set x = 2 %}{{ x }}{% endfor %}{{ x }}{% if true %}{% set y = 5 %}{% endif %}{{ y }}",
+        "[{{ loop }}][{{ messages[5] }}][{{ undefined_var }}][{% for m in messages %}{{ m.content if m.role == 'user' }}{% endfor %}]",
+        "{% for a, b in [[1, 2], [3, 4]] %}{{ a + b }},{% endfor %}{{ {'a': 1}['a'] }}{{ 'a' ~ 'b' | upper }}{{ -3 | abs }}{{ 1 == 1.0 }}{{ 'a' < 'b' }}",
+        "{%- for m in messages -%}\n{{ m.role }}\n{%- if not loop.last %}, {% endif -%}\n{%- endfor %}\n\n  {{- ' end' }}  \n{#- c -#}  x",
+        "{% for m in messages %}{{ loop.revindex }}{{ loop.revindex0 }}{% if loop.previtem is defined %}p{% endif %}{% if loop.nextitem is defined %}n{% endif %};{% endfor %}",
+        "{{ messages | length > 1 }}{% if not messages %}E{% endif %}{{ messages[0].content | trim | lower }}{{ 'abc'[1] }}{{ 'héllo'[1:3] }}{{ 'héllo' | length }}",
+        "{% set ns = namespace(items=[]) %}{% for m in messages %}{% set ns.items = ns.items + [m.role] %}{% endfor %}{{ ns.items | join('|') }}{{ ns.items | tojson }}",
+        "{{ '  a b  c '.split() }}{{ 'a,b,,c'.split(',') }}{{ 'a b c'.split(' ', 1) }}{{ 'x\ny\r\nz'.splitlines() }}{{ 'aXbXc'.replace('X', '-', 1) }}",
+        "{{ {'k': 'v', 'n': [1, 2.5, none, false]} | tojson(indent=2) }}",
+        "{{ 'tab\there' | tojson }}{{ '\u00e9\U0001F600' | tojson }}{{ \"quote's\" }}{{ [\"it's\", 'say \"hi\"'] }}",
+        "{% macro m(a, b='B') %}[{{ a }}{{ b }}]{% endmacro %}{{ m(1) }}{{ m(1, 2) }}{{ m(a=3, b=4) }}",
+        "{% for i in range(5) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}",
+        "{% set t %}block {{ 1 + 1 }}{% endset %}[{{ t }}]{{ t | length }}",
+        "{{ messages | selectattr('role', 'in', ['user', 'system']) | map(attribute='role') | join(',') }}{{ messages | rejectattr('role', 'equalto', 'user') | list | length }}",
+        "{{ [3, 1, 2] | sort }}{{ [1, 2, 3] | sum }}{{ ['b', 'a', 'b'] | unique | list }}{{ 'ab' | list }}",
     ]
     res = []
     for t in T:
@@ -273,7 +360,40 @@ def main():
     tk = os.path.join(args.shared, "tokenizers")
     for name in ("llama3", "spm32k-json", "qwen3"):
         w("golden_%s.json" % name, hf_json_golden(os.path.join(tk, name, "tokenizer.json"), corpus))
-    w("golden_llama2-spm.json", spm_golden(os.path.join(tk, "llama2-spm", "tokenizer.model"), corpus))
+    # Metaspace layouts (transformers 5 converts SentencePiece models to the first one) over the
+    # spm32k vocabulary; the C++ test rebuilds the same files from variants.json.
+    variants = {
+        "spm32k-metaspace": {"normalizer": None,
+                             "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False},
+                             "decoder": {"type": "Sequence", "decoders": [
+                                 {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+                                 {"type": "ByteFallback"}, {"type": "Fuse"},
+                                 {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}},
+        "spm32k-metaspace-split": {"normalizer": None,
+                                   "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+                                   "decoder": {"type": "Sequence", "decoders": [
+                                       {"type": "ByteFallback"}, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}]}},
+    }
+    w("variants.json", variants)
+    base = json.load(open(os.path.join(tk, "spm32k-json", "tokenizer.json"), encoding="utf-8"))
+    for name, parts in variants.items():
+        j = dict(base)
+        j.update(parts)
+        tmp = "/tmp/%s.json" % name
+        json.dump(j, open(tmp, "w", encoding="utf-8"), ensure_ascii=False)
+        w("golden_%s.json" % name, hf_json_golden(tmp, corpus))
+    l2 = os.path.join(tk, "llama2-spm")
+    w("golden_llama2-spm.json", hf_auto_golden(l2, corpus))
+    w("golden_llama2-spm-random.json", hf_auto_golden(l2, random_strings(1500), with_strings=True))
+    w("golden_llama2-sentencepiece.json", spm_golden(os.path.join(l2, "tokenizer.model"), corpus))
+    configs = llama2_configs(l2)
+    w("llama2_configs.json", configs)
+    import shutil, tempfile
+    for name in ("legacy", "extras"):
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(os.path.join(l2, "tokenizer.model"), d)
+            open(os.path.join(d, "tokenizer_config.json"), "w", encoding="utf-8").write(configs[name])
+            w("golden_llama2-spm-%s.json" % name, hf_auto_golden(d, corpus))
     smol, smol_tmpl = smol_golden(args.smol, corpus)
     w("golden_smollm2.json", smol)
     w("chat_goldens.json", chat_goldens(args.shared, smol_tmpl))

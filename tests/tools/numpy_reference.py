@@ -9,6 +9,7 @@ causal GQA attention, SwiGLU MLP, (tied) LM head. For every model it records, fo
 sequences, the logits after the last token and 16 greedy tokens, plus a few dequantized weight
 rows for the loader tests. With --transformers it also runs transformers' LlamaForCausalLM on the
 HF directories and records the max abs logit difference.
+Writes goldens.json and goldens_api.txt.
 Run: python3 tests/tools/numpy_reference.py [--transformers] [data_dir]
 """
 import json
@@ -285,6 +286,16 @@ def main():
               + (f", transformers diff {entry['transformers_max_abs_diff']:.2e}" if "transformers_max_abs_diff" in entry else ""))
     with open(os.path.join(data, "goldens.json"), "w") as f:
         json.dump(gold, f, separators=(",", ":"))
+    # The same logits / greedy tokens as plain text for tests/api/test_tiny_models.cpp, which sees
+    # only the public header (no JSON parser): "model NAME", then per sequence "tokens N ids...",
+    # "logits N values...", "greedy N ids...".
+    with open(os.path.join(data, "goldens_api.txt"), "w") as f:
+        for name, e in gold["models"].items():
+            f.write(f"model {name}\n")
+            for s_, lg, g in zip(seqs, e["logits_last"], e["greedy"]):
+                f.write(f"tokens {len(s_)} " + " ".join(map(str, s_)) + "\n")
+                f.write(f"logits {len(lg)} " + " ".join(f"{v:.7g}" for v in lg) + "\n")
+                f.write(f"greedy {len(g)} " + " ".join(map(str, g)) + "\n")
 
 
 if __name__ == "__main__":

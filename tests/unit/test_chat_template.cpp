@@ -1,4 +1,5 @@
-// Chat templates: the real templates of Llama 3, Qwen3, Llama 2 and SmolLM2 (from the GGUF) against
+// Chat templates: the real templates of Llama 3, Qwen3, Llama 2 and SmolLM2 (from the GGUF), and
+// templates in the style of Llama 3.1, Mistral v0.3, Gemma, Phi-3 and DeepSeek-R1, against
 // transformers' apply_chat_template renders, Jinja constructs one by one against jinja2 (through
 // transformers' environment), built-in templates, and template errors.
 #include "chat/chat_template.h"
@@ -70,8 +71,9 @@ TEST_CASE("model chat templates render exactly as transformers") {
     std::vector<std::vector<ChatMessage>> conversations;
     for (auto c : convs) conversations.push_back(to_messages(c));
     simdjson::dom::object models = doc["models"].get_object().value();
-    int checked = 0;
+    int checked = 0, n_models = 0;
     for (auto kv : models) {
+        n_models++;
         std::string name(kv.key);
         std::string tmpl(kv.value["template"].get_string().value());
         ChatTemplateContext ctx;
@@ -102,16 +104,18 @@ TEST_CASE("model chat templates render exactly as transformers") {
         for (auto r : renders) {
             ctx.add_generation_prompt = r["gen"].get_bool().value();
             std::string_view want;
-            bool gen_ok = name != "llama3" || ctx.add_generation_prompt;  // Llama 3's file always appends the header
+            // Llama 3's file always appends the header; conversations 5+ use Qwen3's think/tool handling.
+            bool gen_ok = (name != "llama3" || ctx.add_generation_prompt) && k / 2 < 5;
             if (!r["text"].get_string().get(want) && gen_ok) {
                 bool threw;
                 CHECK_MESSAGE(render_or_error(builtin, conversations[k / 2], ctx, &threw) == std::string(want),
-                              "builtin " << builtin << " conversation " << k / 2);
+                              "builtin " << std::string(builtin) << " conversation " << k / 2);
             }
             k++;
         }
     }
-    CHECK(checked == 40);
+    CHECK(n_models >= 9);
+    CHECK(checked == 14 * n_models);
 }
 
 TEST_CASE("Jinja constructs match jinja2") {

@@ -168,12 +168,19 @@ TEST_CASE("opencl matmul matches the CPU reference in every format") {
                 cpu_backend().matmul(*y.c, *wc, *x.c, n, true, 0, s.rows);
                 ob->matmul(*y.o, *wo, *x.o, n, true, 0, s.rows);
                 expect_close(*ob, y, atol * 2, rtol, what + " accumulate");
+                // an x offset that is not a multiple of 4 floats (the aligned-load kernels copy it)
+                if (n <= 3) {
+                    Pair xu = twin(*ob, rand_vec((size_t)n * s.cols + 1, seed++));
+                    cpu_backend().matmul(*y.c, *wc, *xu.c, n, false, 1, 0);
+                    ob->matmul(*y.o, *wo, *xu.o, n, false, 1, 0);
+                    expect_close(*ob, y, atol, rtol, what + " unaligned x");
+                }
             }
         }
     }
 }
 
-TEST_CASE("opencl fused qkv and swiglu products match the composed reference") {
+TEST_CASE("opencl fused qkv / swiglu products (with and without the RMSNorm) match the composed reference") {
     Backend *ob = ocl_backend();
     if (!ob) return;
     const int K = small_mode() ? 64 : 512, rq = 96, rkv = 33, rff = small_mode() ? 40 : 300;
@@ -211,6 +218,25 @@ TEST_CASE("opencl fused qkv and swiglu products match the composed reference") {
             cpu_backend().swiglu(*h.c, *g.c, *u.c, (size_t)n * rff);
             ob->matmul_swiglu(*h.o, *scratch.o, *og, *ou, *x.o, n);
             expect_close(*ob, h, atol, 5e-4, what + " swiglu");
+            // With the RMSNorm folded in (norm weight, eps): against rms_norm + the composed ops.
+            auto nv = rand_vec((size_t)K, seed++, 0.5f, 1.5f), nv2 = nv;
+            auto cn = cpu_backend().upload_vector(std::move(nv2));
+            auto on = ob->upload_vector(std::move(nv));
+            Pair xr = twin(*ob, rand_vec((size_t)n * K, seed++, -3.f, 3.f));
+            Pair xn = twin(*ob, std::vector<float>((size_t)n * K, 0.f));
+            cpu_backend().rms_norm(*xn.c, *xr.c, *cn, n, K, 1e-5f);
+            cpu_backend().matmul(*q.c, *cq, *xn.c, n, false);
+            cpu_backend().matmul(*k.c, *ck, *xn.c, n, false);
+            cpu_backend().matmul(*v.c, *cv, *xn.c, n, false);
+            ob->norm_matmul_qkv(*q.o, *k.o, *v.o, *oq, *ok, *ov, *xr.o, *on, 1e-5f, *xn.o, n);
+            expect_close(*ob, q, atol * 3, 5e-4, what + " norm q");
+            expect_close(*ob, k, atol * 3, 5e-4, what + " norm k");
+            expect_close(*ob, v, atol * 3, 5e-4, what + " norm v");
+            cpu_backend().matmul(*g.c, *cg, *xn.c, n, false);
+            cpu_backend().matmul(*u.c, *cu, *xn.c, n, false);
+            cpu_backend().swiglu(*h.c, *g.c, *u.c, (size_t)n * rff);
+            ob->norm_matmul_swiglu(*h.o, *scratch.o, *og, *ou, *xr.o, *on, 1e-5f, *xn.o, n);
+            expect_close(*ob, h, atol * 3, 1e-3, what + " norm swiglu");
         }
     }
 }

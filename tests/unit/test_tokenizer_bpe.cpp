@@ -1,5 +1,9 @@
 // tokenizer.json BPE tokenizers (Llama 3, Qwen3, a 32k SentencePiece-style BPE) against goldens
 // from Hugging Face `tokenizers`, plus streaming (token_piece), thread-safety and error paths.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "core/error.h"
@@ -111,4 +115,31 @@ TEST_CASE("encode is thread-safe and deterministic") {
         });
     for (auto &x : th) x.join();
     CHECK(bad == std::vector<int>(4, 0));
+}
+
+TEST_CASE("Metaspace pre-tokenizer and decoder layouts match HF tokenizers") {
+    // The spm32k model with the normalizer/pre-tokenizer/decoder of tests/data/tokenizer/variants.json.
+    simdjson::dom::parser p, pv;
+    simdjson::dom::element base = p.load(tokt::shared_tok() + "/spm32k-json/tokenizer.json").value();
+    simdjson::dom::element variants = pv.load(tokt::test_data() + "/variants.json").value();
+    simdjson::dom::object vobj = variants.get_object().value();
+    for (auto kv : vobj) {
+        std::string name(kv.key);
+        std::string json = "{\"version\":\"1.0\",\"added_tokens\":" + simdjson::to_string(base["added_tokens"].value()) +
+                           ",\"normalizer\":" + simdjson::to_string(kv.value["normalizer"].value()) +
+                           ",\"pre_tokenizer\":" + simdjson::to_string(kv.value["pre_tokenizer"].value()) +
+                           ",\"post_processor\":" + simdjson::to_string(base["post_processor"].value()) +
+                           ",\"decoder\":" + simdjson::to_string(kv.value["decoder"].value()) +
+                           ",\"model\":" + simdjson::to_string(base["model"].value()) + "}";
+        std::string path = "/tmp/edgellm_test_" + name + "_" + std::to_string(::getpid()) + ".json";
+        {
+            std::ofstream f(path, std::ios::binary);
+            f << json;
+        }
+        TokenizerSource src;
+        src.hf_dir = path;
+        auto t = Tokenizer::create(src);
+        std::remove(path.c_str());
+        tokt::check_golden(*t, name);
+    }
 }

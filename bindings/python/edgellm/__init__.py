@@ -13,7 +13,7 @@
 """
 from ._api import (Model, devices, last_error, set_log_callback, status_string, version,
                    version_number)
-from ._lib import load as load_library
+from ._lib import load_library
 from ._session import Session, Stream
 from ._types import Backend, DeviceInfo, Generation, LogLevel, ModelInfo, Stats, StopReason, Weights
 from .errors import (Cancelled, ContextFull, DeviceError, DeviceOutOfMemory, Error, FileNotFound,

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 from . import _lib
 from ._types import (Backend, DeviceInfo, Generation, LogLevel, Message, ModelInfo, Weights,
                      to_enum)
-from .errors import Cancelled, Error, Status, error_for
+from .errors import Cancelled, Error, InvalidArgument, Status, error_for
 
 PieceCallback = Callable[[str], Any]
 
@@ -234,7 +234,7 @@ class Model:
     @property
     def _h(self) -> int:
         if self._handle is None:
-            raise Error(Status.ERR_INVALID_ARGUMENT, "the model is closed")
+            raise InvalidArgument(Status.ERR_INVALID_ARGUMENT, "the model is closed")
         return self._handle
 
     # -- properties

@@ -269,3 +269,11 @@ def lib() -> ctypes.CDLL:
     if _LIB is None:
         _LIB = load()
     return _LIB
+
+
+def load_library(path: Optional[str] = None) -> ctypes.CDLL:
+    """Loads libedgellm from `path` (or the usual places) and makes it the one the binding uses.
+    Call it before anything else to pick a library programmatically instead of $EDGELLM_LIBRARY."""
+    global _LIB
+    _LIB = load(path)
+    return _LIB

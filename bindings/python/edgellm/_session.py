@@ -6,6 +6,7 @@ from __future__ import annotations
 import array
 import ctypes
 import queue
+import signal
 import threading
 from ctypes import byref, c_int32
 from typing import Any, Callable, Iterator, List, Optional, Sequence
@@ -14,7 +15,7 @@ from . import _lib
 from ._api import (Model, PieceCallback, _check, _encode, _L, _Messages, _new_struct, _read_buffer,
                    last_error)
 from ._types import Generation, Message, Stats
-from .errors import Cancelled, ContextFull, Error, Status, error_for
+from .errors import Cancelled, ContextFull, InvalidArgument, Status, error_for
 
 _SAMPLING_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty",
                   "frequency_penalty", "presence_penalty", "penalty_last_n", "seed", "stop",
@@ -82,6 +83,32 @@ class _Collector:
             return 1
 
 
+class _CancelOnSigint:
+    """While a generation runs on the main thread with Python's default SIGINT handling, Ctrl-C
+    cancels the session (edgellm_session_cancel, safe from a signal handler's context: it only sets
+    a flag) instead of raising KeyboardInterrupt at an arbitrary point of a ctypes callback, where
+    ctypes would swallow it. The caller raises KeyboardInterrupt once the C call has returned."""
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+        self.interrupted = False
+        self._previous = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.interrupted = True
+        _L().edgellm_session_cancel(self.handle)
+
+    def __enter__(self) -> "_CancelOnSigint":
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class Session:
     """A conversation state (KV cache) on a Model. Create with `model.session()` or
     `Session(model, n_ctx=..., n_batch=..., n_threads=...)`; use as a context manager or call
@@ -109,7 +136,7 @@ class Session:
         if self._handle is None:
             return
         if self._owner == threading.get_ident():
-            raise Error(Status.ERR_INVALID_ARGUMENT, "cannot close a session from its own callback")
+            raise InvalidArgument(Status.ERR_INVALID_ARGUMENT, "cannot close a session from its own callback")
         _L().edgellm_session_cancel(self._handle)
         with self._busy:
             if self._handle is not None:
@@ -131,12 +158,12 @@ class Session:
     @property
     def _h(self) -> int:
         if self._handle is None:
-            raise Error(Status.ERR_INVALID_ARGUMENT, "the session is closed")
+            raise InvalidArgument(Status.ERR_INVALID_ARGUMENT, "the session is closed")
         return self._handle
 
     def _acquire(self) -> None:
         if not self._busy.acquire(blocking=False):
-            raise Error(Status.ERR_INVALID_ARGUMENT,
+            raise InvalidArgument(Status.ERR_INVALID_ARGUMENT,
                         "the session is busy with another call (one call at a time per session)")
         self._owner = threading.get_ident()
 
@@ -217,10 +244,13 @@ class Session:
         stats = _new_struct(_lib.StatsStruct, "edgellm_stats_init")
         self._acquire()
         try:
-            status = call(collector.thunk, byref(stats))
-            message = last_error()
+            with _CancelOnSigint(self._handle) as sigint:
+                status = call(collector.thunk, byref(stats))
+                message = last_error()
         finally:
             self._release()
+        if sigint.interrupted and collector.exc is None:
+            collector.exc = KeyboardInterrupt()
         if status not in (Status.OK, Status.CANCELLED, Status.CONTEXT_FULL):
             if collector.exc is not None:
                 raise collector.exc

@@ -192,3 +192,16 @@ def test_closed_model_raises_invalid_argument(any_gguf):
         m.tokenize("hello")
     with pytest.raises(edgellm.InvalidArgument):  # closing the model closed its sessions
         s.generate("x", max_new_tokens=1)
+
+
+def test_load_library_explicit_path_and_bad_path(tmp_path):
+    lib = _lib.lib()
+    path = lib._name
+    assert edgellm.load_library(path)._name == path
+    assert edgellm.version_number() >= _lib.MIN_VERSION_NUMBER
+    with pytest.raises(ImportError, match="not found or unusable"):
+        _lib.load(str(tmp_path / "libnothing.so"))
+    bogus = tmp_path / "libedgellm.so"
+    bogus.write_bytes(b"not an ELF file")
+    with pytest.raises(ImportError):
+        _lib.load(str(bogus))

@@ -67,7 +67,7 @@ ClBackend::~ClBackend() {
     if (queue_) clFinish(queue_);
     for (auto &e : events_) clReleaseEvent(e.second);
     // Buffers must go before the context: release members explicitly.
-    dummy_ = Mem(); tile_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); part_o_ = Mem();
+    dummy_ = Mem(); tile_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); xalign_ = Mem(); part_o_ = Mem();
     part_ml_ = Mem(); inv_freq_ = Mem();
     for (auto &k : kernels_) clReleaseKernel(k.second);
     for (cl_program p : programs_) clReleaseProgram(p);

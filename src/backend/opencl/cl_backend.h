@@ -72,6 +72,12 @@ public:
                     const Weight &Wv, const Buffer &x, int n) override;
     void matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
                        const Buffer &x, int n) override;
+    void norm_matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
+                         const Weight &Wv, const Buffer &x, const Weight &norm, float eps, Buffer &xn,
+                         int n) override;
+    void norm_matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                            const Buffer &x, const Weight &norm, float eps, Buffer &xn,
+                            int n) override;
     void rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer, int pos0,
                        int n, const RopeParams &p) override;
     void attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0, int n,
@@ -97,6 +103,11 @@ private:
               bool accumulate, size_t x_off, size_t y_off);
     void gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
               bool accumulate, size_t x_off, size_t y_off);
+    // Fused GEMV launches; norm == nullptr: no RMSNorm folded in. False when not fusable.
+    bool try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
+                   const Weight &Wv, const Buffer &x, const Weight *norm, float eps, int n);
+    bool try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu, const Buffer &x,
+                         const Weight *norm, float eps, int n);
     cl_mem inv_freq_buffer(const std::vector<float> &f);
     void build_programs();
 
@@ -114,13 +125,14 @@ private:
     std::map<std::string, cl_kernel> kernels_;
     std::recursive_mutex mu_;  // ops may come from sessions on different threads
     uint64_t launches_ = 0;
-    std::vector<std::pair<const char *, cl_event>> events_;
+    std::vector<std::pair<std::string, cl_event>> events_;
     std::map<std::string, OpenClKernelTime> profile_;
 
     Mem dummy_;                            // bound where a format has no scales/mins
     Mem tile_; size_t tile_cap_ = 0;       // dequantized weight tile (prefill GEMM)
     Mem blas_tmp_; size_t blas_tmp_cap_ = 0;
     Mem tokens_; size_t tokens_cap_ = 0;
+    Mem xalign_; size_t xalign_cap_ = 0;   // aligned copy of an unaligned GEMV input
     Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
     Mem part_ml_; size_t part_ml_cap_ = 0;
     std::vector<float> inv_freq_host_;

@@ -97,13 +97,14 @@ void ClBackend::gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const B
     size_t tile_rows = std::max<size_t>(64, tune_.gemm_tmp_bytes / (K * 4) / 64 * 64);
     tile_rows = std::min<size_t>(tile_rows, (size_t)c.rows);
     ensure(tile_, tile_cap_, tile_rows * K * 4);
-    const std::string kn = std::string("dequant_t_") + fmt_suffix(W.type);
+    const bool grouped = W.type == DType::Q4 || W.type == DType::Q8_0;
+    const std::string kn = std::string(grouped ? "dequant_tg_" : "dequant_t_") + fmt_suffix(W.type);
     cl_kernel k = kernel(kn.c_str());
     for (size_t r0 = 0; r0 < (size_t)c.rows; r0 += tile_rows) {
         const size_t nr = std::min(tile_rows, (size_t)c.rows - r0);
         args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : dummy_.m,
              (cl_int)W.has_mins, (cl_int)K, (cl_long)r0, (cl_int)nr, tile_.m);
-        size_t gws[2] = {round_up(nr, 64), K}, lws[2] = {64, 1};
+        size_t gws[2] = {round_up(nr, 64), grouped ? K / 32 : K}, lws[2] = {64, 1};
         launch(kn.c_str(), k, 2, gws, lws);
         // Column-major: C (nr x n, ldc = W.rows, i.e. y row-major) = T (nr x K) * X (K x n, ld K).
         const size_t c_off = y_off + (size_t)c.row0 + r0;
@@ -133,24 +134,38 @@ void ClBackend::matmul(Buffer &y, const Weight &Wb, const Buffer &x, int n, bool
     if (n <= 0) return;
     need(x.n_floats >= x_offset + (size_t)n * (size_t)W.cols, "matmul x too small");
     need(y.n_floats >= y_offset + (size_t)n * (size_t)W.rows, "matmul y too small");
+    const bool quant = W.type == DType::Q4 || W.type == DType::Q8_0;
+    if (n <= tune_.gemv_max_n && quant && x_offset % 4 != 0) {
+        // The quantized GEMV kernels load x as aligned float4: move an unaligned slice first.
+        const size_t len = (size_t)n * (size_t)W.cols;
+        ensure(xalign_, xalign_cap_, len * 4);
+        check(clEnqueueCopyBuffer(queue_, mem_of(x), xalign_.m, x_offset * 4, 0, len * 4, 0, nullptr, nullptr),
+              "clEnqueueCopyBuffer");
+        ClBuffer tmp;
+        tmp.mem.m = xalign_.m;
+        tmp.n_floats = len;
+        try {
+            for (const WeightChunk &c : W.chunks) gemv(y, W, c, tmp, n, accumulate, 0, y_offset);
+        } catch (...) {
+            tmp.mem.m = nullptr;
+            throw;
+        }
+        tmp.mem.m = nullptr;  // borrowed
+        return;
+    }
     for (const WeightChunk &c : W.chunks) {
         if (n <= tune_.gemv_max_n) gemv(y, W, c, x, n, accumulate, x_offset, y_offset);
         else gemm(y, W, c, x, n, accumulate, x_offset, y_offset);
     }
 }
 
-void ClBackend::matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
-                           const Weight &Wv, const Buffer &x, int n) {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
+bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
+                          const Weight &Wv, const Buffer &x, const Weight *norm, float eps, int n) {
     const ClWeight &A = cw(Wq), &B = cw(Wk), &C = cw(Wv);
     const bool fusable = n <= tune_.gemv_max_n && A.type == B.type && B.type == C.type &&
                          A.cols == B.cols && B.cols == C.cols && A.chunks.size() == 1 &&
-                         B.chunks.size() == 1 && C.chunks.size() == 1;
-    if (!fusable) {
-        Backend::matmul_qkv(q, k, v, Wq, Wk, Wv, x, n);
-        return;
-    }
-    if (n <= 0) return;
+                         B.chunks.size() == 1 && C.chunks.size() == 1 && (!norm || cw(*norm).cols == A.cols);
+    if (!fusable) return false;
     need(x.n_floats >= (size_t)n * A.cols && q.n_floats >= (size_t)n * A.rows &&
          k.n_floats >= (size_t)n * B.rows && v.n_floats >= (size_t)n * C.rows, "matmul_qkv shapes");
     const std::string kn = std::string("gemv3_") + fmt_suffix(A.type);
@@ -160,36 +175,67 @@ void ClBackend::matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, co
     args(kk, A.chunks[0].data.m, s(A), m(A), (cl_int)A.has_mins, (cl_int)A.rows, mem_of(q),
          B.chunks[0].data.m, s(B), m(B), (cl_int)B.has_mins, (cl_int)B.rows, mem_of(k),
          C.chunks[0].data.m, s(C), m(C), (cl_int)C.has_mins, (cl_int)C.rows, mem_of(v),
-         (cl_int)A.cols, mem_of(x));
+         (cl_int)A.cols, mem_of(x), (cl_int)(norm != nullptr),
+         norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps);
     const size_t R = (size_t)tune_.gemv_rows;
     const size_t nb = (A.rows + R - 1) / R + (B.rows + R - 1) / R + (C.rows + R - 1) / R;
     size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
     launch(kn.c_str(), kk, 2, gws, lws);
+    return true;
 }
 
-void ClBackend::matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
-                              const Buffer &x, int n) {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
+bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu, const Buffer &x,
+                                const Weight *norm, float eps, int n) {
     const ClWeight &A = cw(Wg), &B = cw(Wu);
-    if (n <= 0) return;
     need(A.rows == B.rows && A.cols == B.cols, "matmul_swiglu weight shapes differ");
-    need(x.n_floats >= (size_t)n * A.cols && out.n_floats >= (size_t)n * A.rows, "matmul_swiglu shapes");
     const bool fusable = n <= tune_.gemv_max_n && A.type == B.type && A.chunks.size() == 1 &&
-                         B.chunks.size() == 1;
-    if (!fusable) {  // prefill: two GEMMs, then the element-wise SwiGLU
-        Backend::matmul_swiglu(out, scratch, Wg, Wu, x, n);
-        return;
-    }
+                         B.chunks.size() == 1 && (!norm || cw(*norm).cols == A.cols);
+    if (!fusable) return false;
+    need(x.n_floats >= (size_t)n * A.cols && out.n_floats >= (size_t)n * A.rows, "matmul_swiglu shapes");
     const std::string kn = std::string("gemv_swiglu_") + fmt_suffix(A.type);
     cl_kernel k = kernel(kn.c_str());
     const WeightChunk &a = A.chunks[0], &b = B.chunks[0];
     args(k, a.data.m, a.scales.m ? a.scales.m : dummy_.m, a.mins.m ? a.mins.m : dummy_.m,
          (cl_int)A.has_mins, b.data.m, b.scales.m ? b.scales.m : dummy_.m,
          b.mins.m ? b.mins.m : dummy_.m, (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols,
-         mem_of(x), mem_of(out));
+         mem_of(x), mem_of(out), (cl_int)(norm != nullptr), norm ? cw(*norm).chunks[0].data.m : dummy_.m,
+         (cl_float)eps);
     const size_t nb = ((size_t)A.rows + tune_.gemv_rows - 1) / tune_.gemv_rows;
     size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
     launch(kn.c_str(), k, 2, gws, lws);
+    return true;
+}
+
+void ClBackend::matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
+                           const Weight &Wv, const Buffer &x, int n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n <= 0) return;
+    if (!try_gemv3(q, k, v, Wq, Wk, Wv, x, nullptr, 0.f, n)) Backend::matmul_qkv(q, k, v, Wq, Wk, Wv, x, n);
+}
+
+void ClBackend::norm_matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
+                                const Weight &Wv, const Buffer &x, const Weight &norm, float eps,
+                                Buffer &xn, int n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n <= 0) return;
+    if (!try_gemv3(q, k, v, Wq, Wk, Wv, x, &norm, eps, n))
+        Backend::norm_matmul_qkv(q, k, v, Wq, Wk, Wv, x, norm, eps, xn, n);
+}
+
+void ClBackend::matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                              const Buffer &x, int n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n <= 0) return;
+    if (!try_gemv_swiglu(out, Wg, Wu, x, nullptr, 0.f, n))
+        Backend::matmul_swiglu(out, scratch, Wg, Wu, x, n);  // prefill: two GEMMs + SwiGLU
+}
+
+void ClBackend::norm_matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
+                                   const Buffer &x, const Weight &norm, float eps, Buffer &xn, int n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n <= 0) return;
+    if (!try_gemv_swiglu(out, Wg, Wu, x, &norm, eps, n))
+        Backend::norm_matmul_swiglu(out, scratch, Wg, Wu, x, norm, eps, xn, n);
 }
 
 cl_mem ClBackend::inv_freq_buffer(const std::vector<float> &f) {

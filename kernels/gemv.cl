@@ -19,26 +19,26 @@ inline float4 nib_hi(uint w) {
     return as_float4(((uint4)(w << 3, w >> 1, w >> 5, w >> 9) & 0x00780000u) | 0x3F800000u);
 }
 
-inline float group_q4(__global const uint4 *W, __global const half *S, __global const half *M,
-                      int hm, long row, int g, int K, const float4 *xv, float sx) {
-    const long gi = row * (K / 32) + g;
-    const uint4 w = W[gi];
+// Q4 / Q8 groups are split into a load part (LOADW_F: the packed weights of one group, as one
+// register value) and a math part (MATH_F), so that rows_q* can issue every load of a step
+// (GEMV_UNROLL groups x GEMV_ROWS rows: weights, scales, mins) before any arithmetic: the
+// memory-level parallelism a latency-bound GEMV needs. gi = row * (K / 32) + group.
+#define LOADW_q4(W, gi) (((__global const uint4 *)(W))[gi])
+#define LOADW_q8(W, gi) (((__global const uint8 *)(W))[gi])
+inline float math_q4(uint4 w, float d, float mn, int hm, const float4 *xv, float sx) {
     const float dv = dot(nib_lo(w.s0), xv[0]) + dot(nib_hi(w.s0), xv[1]) +
                      dot(nib_lo(w.s1), xv[2]) + dot(nib_hi(w.s1), xv[3]) +
                      dot(nib_lo(w.s2), xv[4]) + dot(nib_hi(w.s2), xv[5]) +
                      dot(nib_lo(w.s3), xv[6]) + dot(nib_hi(w.s3), xv[7]);
     const float dq = 16.f * (dv - sx);  // sum q x
-    const float d = vload_half(gi, S);
-    return hm ? d * dq + vload_half(gi, M) * sx : d * (dq - 8.f * sx);
+    return hm ? d * dq + mn * sx : d * (dq - 8.f * sx);
 }
-inline float group_q8(__global const char *W, __global const half *S, __global const half *M,
-                      int hm, long row, int g, int K, const float4 *xv, float sx) {
-    __global const char16 *p = (__global const char16 *)(W + row * K) + 2 * g;
-    const float16 a = convert_float16(p[0]);
-    const float16 b = convert_float16(p[1]);
-    float dq = dot(a.s0123, xv[0]) + dot(a.s4567, xv[1]) + dot(a.s89ab, xv[2]) + dot(a.scdef, xv[3]) +
-               dot(b.s0123, xv[4]) + dot(b.s4567, xv[5]) + dot(b.s89ab, xv[6]) + dot(b.scdef, xv[7]);
-    return vload_half(row * (K / 32) + g, S) * dq;
+inline float math_q8(uint8 w, float d, float mn, int hm, const float4 *xv, float sx) {
+    const float16 a = convert_float16(as_char16(w.lo));
+    const float16 b = convert_float16(as_char16(w.hi));
+    const float dq = dot(a.s0123, xv[0]) + dot(a.s4567, xv[1]) + dot(a.s89ab, xv[2]) + dot(a.scdef, xv[3]) +
+                     dot(b.s0123, xv[4]) + dot(b.s4567, xv[5]) + dot(b.s89ab, xv[6]) + dot(b.scdef, xv[7]);
+    return d * dq;
 }
 inline float group_f16(__global const half *W, __global const half *S, __global const half *M,
                        int hm, long row, int g, int K, const float4 *xv, float sx) {
@@ -54,8 +54,6 @@ inline float group_f32(__global const float *W, __global const half *S, __global
     for (int j = 0; j < 8; ++j) r += dot(vload4(j, p), xv[j]);
     return r;
 }
-inline float tail_q4(__global const uint4 *W, long row, int k, int K) { return 0.f; }  // K % 32 == 0
-inline float tail_q8(__global const char *W, long row, int k, int K) { return 0.f; }   // K % 32 == 0
 inline float tail_f16(__global const half *W, long row, int k, int K) { return vload_half(row * K + k, W); }
 inline float tail_f32(__global const float *W, long row, int k, int K) { return W[row * K + k]; }
 
@@ -147,11 +145,49 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
         }                                                                                          \
     }
 
+// Quantized formats (K % 32 == 0): rows beyond nrows are clamped to the last valid row so that
+// every load is unconditional (the caller discards their sums); one step = GEMV_UNROLL groups of
+// GEMV_ROWS rows, all loads first, then the math.
+#define GEMV_ROWS_Q(F, WT, LT)                                                                    \
+    inline void rows_##F(__global const WT *W, __global const half *S, __global const half *M,    \
+                         int hm, long row0, int nrows, int K, __global const float *x,            \
+                         float *acc, int use_norm, __global const float *nw, float inv) {          \
+        const int lid = get_local_id(0) % GEMV_LPR;                                                \
+        const int G = K / 32;                                                                      \
+        long rb[GEMV_ROWS];                                                                        \
+        for (int r = 0; r < GEMV_ROWS; ++r) rb[r] = (row0 + min(r, nrows - 1)) * G;                \
+        for (int g0 = lid; g0 < G; g0 += GEMV_LPR * GEMV_UNROLL) {                                \
+            LT w[GEMV_UNROLL * GEMV_ROWS];                                                         \
+            float d[GEMV_UNROLL * GEMV_ROWS], mn[GEMV_UNROLL * GEMV_ROWS];                         \
+            for (int u = 0; u < GEMV_UNROLL; ++u) {                                                \
+                const int g = min(g0 + u * GEMV_LPR, G - 1);                                       \
+                for (int r = 0; r < GEMV_ROWS; ++r) {                                              \
+                    const long gi = rb[r] + g;                                                     \
+                    w[u * GEMV_ROWS + r] = LOADW_##F(W, gi);                                       \
+                    d[u * GEMV_ROWS + r] = vload_half(gi, S);                                      \
+                    mn[u * GEMV_ROWS + r] = hm ? vload_half(gi, M) : 0.f;                          \
+                }                                                                                  \
+            }                                                                                      \
+            for (int u = 0; u < GEMV_UNROLL; ++u) {                                                \
+                const int g = g0 + u * GEMV_LPR;                                                   \
+                if (g >= G) break;                                                                 \
+                float4 xv[8];                                                                      \
+                for (int j = 0; j < 8; ++j) xv[j] = X4_ALIGNED(g * 8 + j);                         \
+                if (use_norm)                                                                      \
+                    for (int j = 0; j < 8; ++j) xv[j] *= NW4_ALIGNED(g * 8 + j) * inv;             \
+                const float4 s4 = xv[0] + xv[1] + xv[2] + xv[3] + xv[4] + xv[5] + xv[6] + xv[7];  \
+                const float sx = s4.x + s4.y + s4.z + s4.w;                                        \
+                for (int r = 0; r < GEMV_ROWS; ++r)                                                \
+                    acc[r] += math_##F(w[u * GEMV_ROWS + r], d[u * GEMV_ROWS + r],                 \
+                                       mn[u * GEMV_ROWS + r], hm, xv, sx);                         \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
 // gemv_F: y[t*ldy + y_off + r] (+)= W x_t. gemv3_F: three matrices over the same x (q, k, v),
 // optionally RMS-normalised on the fly (use_norm, nw, eps). gemv_swiglu_F: silu(Wa x) * (Wb x),
 // same optional norm.
-#define GEMV_KERNELS(F, WT, X4, NW4)                                                              \
-    GEMV_ROWS_FN(F, WT, X4, NW4)                                                                  \
+#define GEMV_KERNELS(F, WT)                                                                       \
     __kernel __attribute__((reqd_work_group_size(GEMV_WG, 1, 1))) void gemv_##F(                  \
         __global const WT *W, __global const half *S, __global const half *M, int hm, int rows,   \
         int K, __global const float *x, int x_off, __global float *y, int y_off, int ldy,         \
@@ -227,7 +263,11 @@ inline float row_inv_rms(__global const float *x, int K, int use_norm, float eps
                 if (r < nrows) yt[r] = acc[r] / (1.f + exp(-acc[r])) * bcc[r];                     \
     }
 
-GEMV_KERNELS(q4, uint4, X4_ALIGNED, NW4_ALIGNED)
-GEMV_KERNELS(q8, char, X4_ALIGNED, NW4_ALIGNED)
-GEMV_KERNELS(f16, half, X4_ANY, NW4_ANY)
-GEMV_KERNELS(f32, float, X4_ANY, NW4_ANY)
+GEMV_ROWS_Q(q4, uint4, uint4)
+GEMV_ROWS_Q(q8, char, uint8)
+GEMV_ROWS_FN(f16, half, X4_ANY, NW4_ANY)
+GEMV_ROWS_FN(f32, float, X4_ANY, NW4_ANY)
+GEMV_KERNELS(q4, uint4)
+GEMV_KERNELS(q8, char)
+GEMV_KERNELS(f16, half)
+GEMV_KERNELS(f32, float)

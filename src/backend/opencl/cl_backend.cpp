@@ -82,10 +82,10 @@ ClBackend::~ClBackend() {
 
 void ClBackend::build_programs() {
     defines_ = strprintf(
-        "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_TEAMS %d\n#define GEMV_ROWS %d\n"
+        "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_TEAMS %d\n#define GEMV_ROWS %d\n#define GEMV_UNROLL %d\n"
         "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
         "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n",
-        tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.attn_wg, tune_.attn_max_chunk, tune_.norm_wg,
+        tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg, tune_.attn_max_chunk, tune_.norm_wg,
         tune_.subgroups ? 1 : 0);
     const std::string common = kernel_source("common.cl");
     std::string options = "-cl-mad-enable";

@@ -46,8 +46,11 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
     } else if (has(vendor, "NVIDIA")) {
         // NVIDIA OpenCL reports OpenCL C 1.2 and no cl_khr_subgroups: __local reductions.
         t.row = "nvidia";
-        t.gemv_wg = 128;  // measured best on H100/H200 (edgellm-bench sweep): one team of 128,
-        t.gemv_lpr = 128; // 8 rows; row teams and fewer items were slower
+        // H100 (edgellm-bench llama3-8b Q4 tg128@512, --profile): one team of 128 x 8 rows. After the
+        // loads-first GEMV rewrite, teams of 64 were equal in tok/s but slower per kernel (gemv_q4
+        // 34.6 vs 26.5 us), unroll 2 slower (128.6 tok/s), 32-item teams with unroll 4 101 tok/s.
+        t.gemv_wg = 128;
+        t.gemv_lpr = 128;
         t.gemv_rows = 8;
         t.gemv_max_n = 8;
         t.attn_wg = 64;
@@ -87,6 +90,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "gemv_rows" && v > 0 && v <= 16) t.gemv_rows = v;
                 else if (k == "gemv_lpr" && pow2(v)) t.gemv_lpr = v;
                 else if (k == "gemv_max_n" && v > 0) t.gemv_max_n = v;
+                else if (k == "gemv_unroll" && v > 0 && v <= 8) t.gemv_unroll = v;
                 else if (k == "attn_wg" && pow2(v)) t.attn_wg = v;
                 else if (k == "attn_chunk" && v > 0 && v <= t.attn_max_chunk) t.attn_chunk = v;
                 else if (k == "norm_wg" && pow2(v)) t.norm_wg = v;

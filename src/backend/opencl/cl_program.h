@@ -18,6 +18,7 @@ struct Tuning {
     int gemv_wg = 64;             // work-items per GEMV work-group
     int gemv_lpr = 64;            // work-items per row team (divides gemv_wg; the reduction span)
     int gemv_rows = 4;            // output rows per team
+    int gemv_unroll = 1;          // 32-groups per item per step, all loads issued before the math (Q4/Q8)
     int gemv_max_n = 4;           // up to this many tokens a product runs as GEMV, above via GEMM
     int attn_wg = 64;             // work-items per attention work-group
     int attn_chunk = 64;          // context positions per decode-attention work-group

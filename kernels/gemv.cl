@@ -271,3 +271,130 @@ GEMV_KERNELS(q4, uint4)
 GEMV_KERNELS(q8, char)
 GEMV_KERNELS(f16, half)
 GEMV_KERNELS(f32, float)
+
+// ---- Group-major ("gm") decode products (tuning flag gm; the NVIDIA path) -------------------
+// Layout (re-laid at upload): for 32-group g and row r, the packed block (16 B Q4 / 32 B Q8) is at
+// index g * rows + r, scales and mins likewise [g][rows]. One work-item owns one row of one
+// K-slice; work-group = (R rows, NS slices) with R * NS <= GM_WG; consecutive items read consecutive
+// blocks (coalesced), activations are broadcast. Slice s walks groups s*GM_UNROLL + i*NS*GM_UNROLL
+// (GM_UNROLL consecutive groups per step, all loads first). The NS partial sums of a row are added
+// through __local once at the end (one barrier, no tree). RMSNorm folding: the dot products use
+// x * nw, and the row total is scaled by 1/RMS(x), whose Σx² the slices accumulate on the way.
+#define GM_ACC(F, LT)                                                                             \
+    inline void gm_acc_##F(__global const LT *W, __global const half *S, __global const half *M,  \
+                           int hm, int rows, int row, int G, int s, int ns,                       \
+                           __global const float *x, int use_norm, __global const float *nw,       \
+                           float *acc, float *ss) {                                               \
+        for (int g0 = s * GM_UNROLL; g0 < G; g0 += ns * GM_UNROLL) {                              \
+            LT w[GM_UNROLL];                                                                       \
+            float d[GM_UNROLL], mn[GM_UNROLL];                                                     \
+            for (int u = 0; u < GM_UNROLL; ++u) {                                                  \
+                const long gi = (long)min(g0 + u, G - 1) * rows + row;                             \
+                w[u] = W[gi];                                                                      \
+                d[u] = vload_half(gi, S);                                                          \
+                mn[u] = hm ? vload_half(gi, M) : 0.f;                                              \
+            }                                                                                      \
+            for (int u = 0; u < GM_UNROLL; ++u) {                                                  \
+                const int g = g0 + u;                                                              \
+                if (g >= G) break;                                                                 \
+                float4 xv[8];                                                                      \
+                for (int j = 0; j < 8; ++j) xv[j] = X4_ALIGNED(g * 8 + j);                         \
+                if (use_norm)                                                                      \
+                    for (int j = 0; j < 8; ++j) {                                                  \
+                        *ss += dot(xv[j], xv[j]);                                                  \
+                        xv[j] *= NW4_ALIGNED(g * 8 + j);                                           \
+                    }                                                                              \
+                const float4 s4 = xv[0] + xv[1] + xv[2] + xv[3] + xv[4] + xv[5] + xv[6] + xv[7];  \
+                *acc += math_##F(w[u], d[u], mn[u], hm, xv, s4.x + s4.y + s4.z + s4.w);            \
+            }                                                                                      \
+        }                                                                                          \
+    }
+GM_ACC(q4, uint4)
+GM_ACC(q8, uint8)
+
+// Adds the NS slice partials of each row (a, b: two products; ss: Σx² per slice) through red
+// (3 * GM_WG floats); afterwards every item holds its row's totals. Uniform control flow only.
+inline void gm_reduce(float *a, float *b, float *ss, __local float *red) {
+    const int R = get_local_size(0), ns = get_local_size(1);
+    const int lr = get_local_id(0), s = get_local_id(1);
+    if (ns == 1) return;
+    red[s * R + lr] = *a;
+    red[GM_WG + s * R + lr] = *b;
+    if (lr == 0) red[2 * GM_WG + s] = *ss;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float ta = 0.f, tb = 0.f, ts = 0.f;
+    for (int i = 0; i < ns; ++i) {
+        ta += red[i * R + lr];
+        tb += red[GM_WG + i * R + lr];
+        ts += red[2 * GM_WG + i];
+    }
+    *a = ta;
+    *b = tb;
+    *ss = ts;
+}
+
+// Grid (blocks * R, NS, n_tokens), local (R, NS, 1). gm_F: y[t*ldy + y_off + r] (+)= W x_t.
+#define GM_KERNELS(F, LT)                                                                         \
+    __kernel void gm_##F(__global const LT *W, __global const half *S, __global const half *M,    \
+                         int hm, int rows, int K, __global const float *x, int x_off,             \
+                         __global float *y, int y_off, int ldy, int accumulate) {                  \
+        __local float red[3 * GM_WG];                                                              \
+        const int row = get_global_id(0), t = get_global_id(2);                                    \
+        float a = 0.f, b = 0.f, ss = 0.f;                                                          \
+        gm_acc_##F(W, S, M, hm, rows, min(row, rows - 1), K / 32, get_local_id(1),                 \
+                   get_local_size(1), x + x_off + (long)t * K, 0, x, &a, &ss);                     \
+        gm_reduce(&a, &b, &ss, red);                                                             \
+        if (get_local_id(1) != 0 || row >= rows) return;                                             \
+        __global float *yt = y + y_off + (long)t * ldy + row;                                      \
+        *yt = accumulate ? *yt + a : a;                                                            \
+    }                                                                                              \
+    __kernel void gm3_##F(__global const LT *W0, __global const half *S0, __global const half *M0, \
+                          int hm0, int rows0, __global float *y0, __global const LT *W1,         \
+                          __global const half *S1, __global const half *M1, int hm1, int rows1,   \
+                          __global float *y1, __global const LT *W2, __global const half *S2,     \
+                          __global const half *M2, int hm2, int rows2, __global float *y2, int K, \
+                          __global const float *x, int use_norm, __global const float *nw,        \
+                          float eps) {                                                             \
+        __local float red[3 * GM_WG];                                                              \
+        const int R = get_local_size(0);                                                           \
+        const int nb0 = (rows0 + R - 1) / R, nb1 = (rows1 + R - 1) / R;                            \
+        int bk = get_group_id(0);                                                                  \
+        const int t = get_global_id(2);                                                            \
+        __global const LT *W = W0;                                                                 \
+        __global const half *S = S0, *M = M0;                                                      \
+        int hm = hm0, rows = rows0;                                                                \
+        __global float *y = y0;                                                                    \
+        if (bk >= nb0 + nb1) {                                                                     \
+            bk -= nb0 + nb1; W = W2; S = S2; M = M2; hm = hm2; rows = rows2; y = y2;              \
+        } else if (bk >= nb0) {                                                                    \
+            bk -= nb0; W = W1; S = S1; M = M1; hm = hm1; rows = rows1; y = y1;                    \
+        }                                                                                          \
+        const int row = bk * R + get_local_id(0);                                                  \
+        float a = 0.f, b = 0.f, ss = 0.f;                                                          \
+        gm_acc_##F(W, S, M, hm, rows, min(row, rows - 1), K / 32, get_local_id(1),                 \
+                   get_local_size(1), x + (long)t * K, use_norm, nw, &a, &ss);                     \
+        gm_reduce(&a, &b, &ss, red);                                                             \
+        if (get_local_id(1) != 0 || row >= rows) return;                                             \
+        const float inv = use_norm ? rsqrt(ss / (float)K + eps) : 1.f;                             \
+        y[(long)t * rows + row] = a * inv;                                                         \
+    }                                                                                              \
+    __kernel void gm_swiglu_##F(__global const LT *Wa, __global const half *Sa,                   \
+                                __global const half *Ma, int hma, __global const LT *Wb,          \
+                                __global const half *Sb, __global const half *Mb, int hmb,        \
+                                int rows, int K, __global const float *x, __global float *y,      \
+                                int use_norm, __global const float *nw, float eps) {               \
+        __local float red[3 * GM_WG];                                                              \
+        const int row = get_global_id(0), t = get_global_id(2);                                    \
+        const int rr = min(row, rows - 1), s = get_local_id(1), ns = get_local_size(1);            \
+        __global const float *xt = x + (long)t * K;                                                \
+        float a = 0.f, b = 0.f, ss = 0.f, ss2 = 0.f;                                               \
+        gm_acc_##F(Wa, Sa, Ma, hma, rows, rr, K / 32, s, ns, xt, use_norm, nw, &a, &ss);           \
+        gm_acc_##F(Wb, Sb, Mb, hmb, rows, rr, K / 32, s, ns, xt, use_norm, nw, &b, &ss2);          \
+        gm_reduce(&a, &b, &ss, red);                                                             \
+        if (get_local_id(1) != 0 || row >= rows) return;                                             \
+        const float inv = use_norm ? rsqrt(ss / (float)K + eps) : 1.f;                             \
+        a *= inv;                                                                                  \
+        y[(long)t * rows + row] = a / (1.f + exp(-a)) * (b * inv);                                 \
+    }
+GM_KERNELS(q4, uint4)
+GM_KERNELS(q8, uint8)

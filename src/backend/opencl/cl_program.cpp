@@ -58,6 +58,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.norm_wg = 256;
         t.subgroups = false;
         t.gemm_tmp_bytes = 256u << 20;
+        t.gm = false;  // group-major path: see the H100 measurements in kernels/MALI.md
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";
@@ -94,10 +95,16 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "attn_wg" && pow2(v)) t.attn_wg = v;
                 else if (k == "attn_chunk" && v > 0 && v <= t.attn_max_chunk) t.attn_chunk = v;
                 else if (k == "norm_wg" && pow2(v)) t.norm_wg = v;
+                else if (k == "gm") t.gm = v != 0;
+                else if (k == "gm_wg" && pow2(v) && v >= 16 && v <= 1024) t.gm_wg = v;
+                else if (k == "gm_unroll" && v > 0 && v <= 8) t.gm_unroll = v;
+                else if (k == "gm_items" && v > 0) t.gm_items = v;
+                else if (k == "gm_max_split" && pow2(v)) t.gm_max_split = v;
             }
             pos = e + 1;
         }
     }
+    if (t.gm_max_split > t.gm_wg) t.gm_max_split = t.gm_wg;
     if (t.gemv_lpr > t.gemv_wg || t.gemv_wg % t.gemv_lpr != 0) t.gemv_lpr = t.gemv_wg;
     const char *nosg = std::getenv("EDGELLM_OPENCL_NO_SUBGROUPS");
     if (nosg && *nosg && *nosg != '0') t.subgroups = false;

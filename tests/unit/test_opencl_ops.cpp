@@ -2,6 +2,8 @@
 // data, odd sizes and every weight format (F32, F16, Q8_0, Q4 with and without mins).
 // Tolerance: |ocl - cpu| <= atol + rtol * |cpu| with the values stated per test (fp32 sums in a
 // different order; half KV cache for attention). EDGELLM_TEST_SMALL=1 keeps sizes small (oclgrind).
+// Every op case runs twice: the device's default path and the group-major decode path forced on
+// through EDGELLM_OPENCL_TUNE (kGmTune), so PoCL covers the NVIDIA-row kernels too.
 // Skips only when no OpenCL platform exists at all.
 #include <doctest/doctest.h>
 
@@ -44,8 +46,9 @@ std::unique_ptr<Backend> make_tuned(const std::string &tune) {
     return be;
 }
 
-// The group-major decode path forced on (small work-groups: several K-slices even at small sizes).
-const char *const kGmTune = "gm=1,gm_wg=64";
+// The group-major decode path forced on (small work-groups: several K-slices even at small sizes;
+// 3 rows per item: partial blocks at every size).
+const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3";
 
 // The device's default path, then the group-major path forced on; empty without OpenCL.
 std::vector<Backend *> ocl_backends() {

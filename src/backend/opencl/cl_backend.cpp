@@ -84,9 +84,9 @@ void ClBackend::build_programs() {
     defines_ = strprintf(
         "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_TEAMS %d\n#define GEMV_ROWS %d\n#define GEMV_UNROLL %d\n"
         "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
-        "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n",
+        "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n#define GM_ROWS %d\n",
         tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg, tune_.attn_max_chunk, tune_.norm_wg,
-        tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll);
+        tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll, tune_.gm_rows);
     const std::string common = kernel_source("common.cl");
     std::string options = "-cl-mad-enable";
     if (tune_.subgroups) options += " -cl-std=CL2.0";
@@ -196,7 +196,7 @@ std::unique_ptr<Weight> ClBackend::upload_matrix(QTensor &&t) {
     w->rows = t.rows;
     w->cols = t.cols;
     w->has_mins = t.has_mins();
-    w->gm = tune_.gm && (t.type == DType::Q4 || t.type == DType::Q8_0);
+    w->gm = tune_.gm && (t.type == DType::Q4 || (t.type == DType::Q8_0 && tune_.gm_q8));
     w->bytes = t.bytes();
     const size_t row_bytes = QTensor::row_data_bytes(t.type, t.cols);
     const size_t groups = (size_t)t.cols / kGroupSize;

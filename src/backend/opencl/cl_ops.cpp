@@ -80,7 +80,8 @@ void ClBackend::rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, i
 
 int ClBackend::gm_split(int64_t rows, int64_t G) const {
     int s = 1;
-    while (s < tune_.gm_max_split && rows * s < tune_.gm_items && s * 2 <= G) s *= 2;
+    const int64_t lanes = (rows + tune_.gm_rows - 1) / tune_.gm_rows;  // row lanes (items per slice)
+    while (s < tune_.gm_max_split && lanes * s < tune_.gm_items && s * 2 <= G) s *= 2;
     return s;
 }
 
@@ -92,7 +93,8 @@ void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, cons
          (cl_int)W.cols, mem_of(x), (cl_int)x_off, mem_of(y), (cl_int)(y_off + (size_t)c.row0),
          (cl_int)W.rows, (cl_int)accumulate);
     const size_t S = (size_t)gm_split(c.rows, W.cols / 32), R = (size_t)tune_.gm_wg / S;
-    size_t gws[3] = {round_up((size_t)c.rows, R), S, (size_t)n}, lws[3] = {R, S, 1};
+    const size_t nb = ((size_t)c.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
+    size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
     launch(kn.c_str(), k, 3, gws, lws);
 }
 
@@ -204,7 +206,8 @@ bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, con
          norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps);
     if (gm) {
         const size_t S = (size_t)gm_split(A.rows + B.rows + C.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
-        const size_t nb = (A.rows + R - 1) / R + (B.rows + R - 1) / R + (C.rows + R - 1) / R;
+        const size_t RB = R * tune_.gm_rows;  // rows per block
+        const size_t nb = (A.rows + RB - 1) / RB + (B.rows + RB - 1) / RB + (C.rows + RB - 1) / RB;
         size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
         launch(kn.c_str(), kk, 3, gws, lws);
         return true;
@@ -235,7 +238,8 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
          (cl_float)eps);
     if (gm) {
         const size_t S = (size_t)gm_split(A.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
-        size_t gws[3] = {round_up((size_t)A.rows, R), S, (size_t)n}, lws[3] = {R, S, 1};
+        const size_t nb = ((size_t)A.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
+        size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
         launch(kn.c_str(), k, 3, gws, lws);
         return true;
     }

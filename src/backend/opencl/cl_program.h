@@ -29,10 +29,12 @@ struct Tuning {
     // Group-major decode path (gemv.cl "gm"): Q4/Q8 matrices re-laid [group][row] at upload, one
     // work-item per (row, K-slice). Off: the row-major team kernels above.
     bool gm = false;
-    int gm_wg = 256;              // work-items per gm work-group (rows per group x K-slices)
+    bool gm_q8 = true;            // Q8_0 matrices too (else only Q4 takes the gm path)
+    int gm_wg = 128;              // work-items per gm work-group (row lanes x K-slices)
+    int gm_rows = 2;              // rows per item (R lanes apart: coalesced), sharing the x work
     int gm_unroll = 4;            // consecutive 32-groups per item per step, loads first
-    int gm_items = 32768;         // K-slices are added (powers of two) until rows x slices >= this
-    int gm_max_split = 8;         // at most this many K-slices per row
+    int gm_items = 65536;         // K-slices are added (powers of two) until row lanes x slices >= this
+    int gm_max_split = 16;        // at most this many K-slices per row
 };
 
 // Chooses the tuning row for a device by name, vendor and driver version (first match wins).

@@ -271,3 +271,172 @@ GEMV_KERNELS(q4, uint4)
 GEMV_KERNELS(q8, char)
 GEMV_KERNELS(f16, half)
 GEMV_KERNELS(f32, float)
+
+// ---- Group-major ("gm") decode products (tuning flag gm; the NVIDIA path) -------------------
+// Layout (re-laid at upload): for 32-group g and row r, the packed block (16 B Q4 / 32 B Q8) is at
+// index g * rows + r, scales and mins likewise [g][rows]. Work-group = (R, NS) items: R row lanes x
+// NS K-slices (R * NS <= GM_WG); lane l of block b owns rows b*R*GM_ROWS + l + i*R (i < GM_ROWS),
+// so each of its loads is coalesced across the lanes. Slice s walks groups s*GM_UNROLL +
+// j*NS*GM_UNROLL (GM_UNROLL consecutive groups per step, all loads first). The activations of a
+// group (broadcast loads), their Σx, the norm weight and Σx² are computed once per item and shared
+// by its GM_ROWS rows and, for SwiGLU, both matrices. The NS partial sums of a row are added through
+// __local once at the end (one barrier, no tree). RMSNorm folding: the dots use x * nw and the row
+// totals are scaled by 1/RMS(x) (Σx² accumulated by the slices on the way).
+#define GM_ACC(F, LT)                                                                             \
+    inline void gm_acc_##F(__global const LT *WA, __global const half *SA, __global const half *MA, \
+                           int hma, __global const LT *WB, __global const half *SB,               \
+                           __global const half *MB, int hmb, int two, int rows, int row0, int R,  \
+                           int G, int s, int ns, __global const float *x, int use_norm,           \
+                           __global const float *nw, float *acc, float *bcc, float *ss) {         \
+        long rr[GM_ROWS];                                                                          \
+        for (int i = 0; i < GM_ROWS; ++i) rr[i] = min(row0 + i * R, rows - 1);                     \
+        for (int g0 = s * GM_UNROLL; g0 < G; g0 += ns * GM_UNROLL) {                              \
+            LT wa[GM_UNROLL * GM_ROWS], wb[GM_UNROLL * GM_ROWS];                                   \
+            float da[GM_UNROLL * GM_ROWS], ma[GM_UNROLL * GM_ROWS];                                \
+            float db[GM_UNROLL * GM_ROWS], mb[GM_UNROLL * GM_ROWS];                                \
+            for (int u = 0; u < GM_UNROLL; ++u) {                                                  \
+                const long gb = (long)min(g0 + u, G - 1) * rows;                                   \
+                for (int i = 0; i < GM_ROWS; ++i) {                                                \
+                    const long gi = gb + rr[i];                                                    \
+                    const int k = u * GM_ROWS + i;                                                 \
+                    wa[k] = WA[gi];                                                                \
+                    da[k] = vload_half(gi, SA);                                                    \
+                    ma[k] = hma ? vload_half(gi, MA) : 0.f;                                        \
+                    if (two) {                                                                     \
+                        wb[k] = WB[gi];                                                            \
+                        db[k] = vload_half(gi, SB);                                                \
+                        mb[k] = hmb ? vload_half(gi, MB) : 0.f;                                    \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+            for (int u = 0; u < GM_UNROLL; ++u) {                                                  \
+                const int g = g0 + u;                                                              \
+                if (g >= G) break;                                                                 \
+                float4 xv[8];                                                                      \
+                for (int j = 0; j < 8; ++j) xv[j] = X4_ALIGNED(g * 8 + j);                         \
+                if (use_norm)                                                                      \
+                    for (int j = 0; j < 8; ++j) {                                                  \
+                        *ss += dot(xv[j], xv[j]);                                                  \
+                        xv[j] *= NW4_ALIGNED(g * 8 + j);                                           \
+                    }                                                                              \
+                const float4 s4 = xv[0] + xv[1] + xv[2] + xv[3] + xv[4] + xv[5] + xv[6] + xv[7];  \
+                const float sx = s4.x + s4.y + s4.z + s4.w;                                        \
+                for (int i = 0; i < GM_ROWS; ++i) {                                                \
+                    const int k = u * GM_ROWS + i;                                                 \
+                    acc[i] += math_##F(wa[k], da[k], ma[k], hma, xv, sx);                          \
+                    if (two) bcc[i] += math_##F(wb[k], db[k], mb[k], hmb, xv, sx);                 \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+GM_ACC(q4, uint4)
+GM_ACC(q8, uint8)
+
+// Adds the NS slice partials of each row (acc, bcc: GM_ROWS rows of two products; ss: Σx² per
+// slice) through red (GM_RED floats); afterwards every item holds its rows' totals.
+// Uniform control flow only.
+#define GM_RED ((2 * GM_ROWS + 1) * GM_WG)
+inline void gm_reduce(float *acc, float *bcc, float *ss, __local float *red) {
+    const int R = get_local_size(0), ns = get_local_size(1);
+    const int lr = get_local_id(0), s = get_local_id(1);
+    if (ns == 1) return;
+    const int n = R * ns;
+    for (int i = 0; i < GM_ROWS; ++i) {
+        red[(2 * i) * n + s * R + lr] = acc[i];
+        red[(2 * i + 1) * n + s * R + lr] = bcc[i];
+    }
+    if (lr == 0) red[2 * GM_ROWS * n + s] = *ss;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float ts = 0.f;
+    for (int j = 0; j < ns; ++j) ts += red[2 * GM_ROWS * n + j];
+    *ss = ts;
+    for (int i = 0; i < GM_ROWS; ++i) {
+        float ta = 0.f, tb = 0.f;
+        for (int j = 0; j < ns; ++j) {
+            ta += red[(2 * i) * n + j * R + lr];
+            tb += red[(2 * i + 1) * n + j * R + lr];
+        }
+        acc[i] = ta;
+        bcc[i] = tb;
+    }
+}
+
+// Grid (blocks * R, NS, n_tokens), local (R, NS, 1); a block covers R * GM_ROWS rows.
+// gm_F: y[t*ldy + y_off + r] (+)= W x_t. gm3_F: q, k, v over one x (optional RMSNorm).
+// gm_swiglu_F: silu(Wa x) * (Wb x) (optional RMSNorm).
+#define GM_KERNELS(F, LT)                                                                         \
+    __kernel void gm_##F(__global const LT *W, __global const half *S, __global const half *M,    \
+                         int hm, int rows, int K, __global const float *x, int x_off,             \
+                         __global float *y, int y_off, int ldy, int accumulate) {                  \
+        __local float red[GM_RED];                                                                 \
+        const int R = get_local_size(0), t = get_global_id(2);                                     \
+        const int row0 = get_group_id(0) * R * GM_ROWS + get_local_id(0);                          \
+        float a[GM_ROWS], b[GM_ROWS], ss = 0.f;                                                    \
+        for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;                                       \
+        gm_acc_##F(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, K / 32, get_local_id(1),            \
+                   get_local_size(1), x + x_off + (long)t * K, 0, x, a, b, &ss);                   \
+        gm_reduce(a, b, &ss, red);                                                                 \
+        if (get_local_id(1) != 0) return;                                                          \
+        __global float *yt = y + y_off + (long)t * ldy;                                            \
+        for (int i = 0; i < GM_ROWS; ++i) {                                                        \
+            const int row = row0 + i * R;                                                          \
+            if (row < rows) yt[row] = accumulate ? yt[row] + a[i] : a[i];                          \
+        }                                                                                          \
+    }                                                                                              \
+    __kernel void gm3_##F(__global const LT *W0, __global const half *S0, __global const half *M0, \
+                          int hm0, int rows0, __global float *y0, __global const LT *W1,         \
+                          __global const half *S1, __global const half *M1, int hm1, int rows1,   \
+                          __global float *y1, __global const LT *W2, __global const half *S2,     \
+                          __global const half *M2, int hm2, int rows2, __global float *y2, int K, \
+                          __global const float *x, int use_norm, __global const float *nw,        \
+                          float eps) {                                                             \
+        __local float red[GM_RED];                                                                 \
+        const int R = get_local_size(0), RB = R * GM_ROWS;                                         \
+        const int nb0 = (rows0 + RB - 1) / RB, nb1 = (rows1 + RB - 1) / RB;                        \
+        int bk = get_group_id(0);                                                                  \
+        const int t = get_global_id(2);                                                            \
+        __global const LT *W = W0;                                                                 \
+        __global const half *S = S0, *M = M0;                                                      \
+        int hm = hm0, rows = rows0;                                                                \
+        __global float *y = y0;                                                                    \
+        if (bk >= nb0 + nb1) {                                                                     \
+            bk -= nb0 + nb1; W = W2; S = S2; M = M2; hm = hm2; rows = rows2; y = y2;              \
+        } else if (bk >= nb0) {                                                                    \
+            bk -= nb0; W = W1; S = S1; M = M1; hm = hm1; rows = rows1; y = y1;                    \
+        }                                                                                          \
+        const int row0 = bk * RB + get_local_id(0);                                                \
+        float a[GM_ROWS], b[GM_ROWS], ss = 0.f;                                                    \
+        for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;                                       \
+        gm_acc_##F(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, K / 32, get_local_id(1),            \
+                   get_local_size(1), x + (long)t * K, use_norm, nw, a, b, &ss);                   \
+        gm_reduce(a, b, &ss, red);                                                                 \
+        if (get_local_id(1) != 0) return;                                                          \
+        const float inv = use_norm ? rsqrt(ss / (float)K + eps) : 1.f;                             \
+        for (int i = 0; i < GM_ROWS; ++i) {                                                        \
+            const int row = row0 + i * R;                                                          \
+            if (row < rows) y[(long)t * rows + row] = a[i] * inv;                                  \
+        }                                                                                          \
+    }                                                                                              \
+    __kernel void gm_swiglu_##F(__global const LT *Wa, __global const half *Sa,                   \
+                                __global const half *Ma, int hma, __global const LT *Wb,          \
+                                __global const half *Sb, __global const half *Mb, int hmb,        \
+                                int rows, int K, __global const float *x, __global float *y,      \
+                                int use_norm, __global const float *nw, float eps) {               \
+        __local float red[GM_RED];                                                                 \
+        const int R = get_local_size(0), t = get_global_id(2);                                     \
+        const int row0 = get_group_id(0) * R * GM_ROWS + get_local_id(0);                          \
+        float a[GM_ROWS], b[GM_ROWS], ss = 0.f;                                                    \
+        for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;                                       \
+        gm_acc_##F(Wa, Sa, Ma, hma, Wb, Sb, Mb, hmb, 1, rows, row0, R, K / 32, get_local_id(1),    \
+                   get_local_size(1), x + (long)t * K, use_norm, nw, a, b, &ss);                   \
+        gm_reduce(a, b, &ss, red);                                                                 \
+        if (get_local_id(1) != 0) return;                                                          \
+        const float inv = use_norm ? rsqrt(ss / (float)K + eps) : 1.f;                             \
+        for (int i = 0; i < GM_ROWS; ++i) {                                                        \
+            const int row = row0 + i * R;                                                          \
+            const float av = a[i] * inv;                                                           \
+            if (row < rows) y[(long)t * rows + row] = av / (1.f + exp(-av)) * (b[i] * inv);        \
+        }                                                                                          \
+    }
+GM_KERNELS(q4, uint4)
+GM_KERNELS(q8, uint8)

@@ -2,6 +2,8 @@
 // data, odd sizes and every weight format (F32, F16, Q8_0, Q4 with and without mins).
 // Tolerance: |ocl - cpu| <= atol + rtol * |cpu| with the values stated per test (fp32 sums in a
 // different order; half KV cache for attention). EDGELLM_TEST_SMALL=1 keeps sizes small (oclgrind).
+// Every op case runs twice: the device's default path and the group-major decode path forced on
+// through EDGELLM_OPENCL_TUNE (kGmTune), so PoCL covers the NVIDIA-row kernels too.
 // Skips only when no OpenCL platform exists at all.
 #include <doctest/doctest.h>
 
@@ -28,22 +30,43 @@ bool small_mode() {
     return s && *s && *s != '0';
 }
 
-Backend *ocl_backend() {
+// Creates an OpenCL backend with `tune` appended to EDGELLM_OPENCL_TUNE (restored afterwards).
+std::unique_ptr<Backend> make_tuned(const std::string &tune) {
+    const char *prev = std::getenv("EDGELLM_OPENCL_TUNE");
+    const std::string saved = prev ? prev : "";
+    if (!tune.empty()) setenv("EDGELLM_OPENCL_TUNE", (saved.empty() ? tune : saved + "," + tune).c_str(), 1);
+    std::unique_ptr<Backend> be;
+    try {
+        be = make_opencl_backend(OpenClBackendOptions{});
+    } catch (...) {
+        if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
+        throw;
+    }
+    if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
+    return be;
+}
+
+// The group-major decode path forced on (small work-groups: several K-slices even at small sizes;
+// 3 rows per item: partial blocks at every size).
+const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3";
+
+// The device's default path, then the group-major path forced on; empty without OpenCL.
+std::vector<Backend *> ocl_backends() {
     static bool tried = false;
     // Deliberately never destroyed: releasing OpenCL objects from a static destructor at exit
     // races the runtime's own teardown (oclgrind aborts on it).
-    static Backend *be = nullptr;
+    static std::vector<Backend *> bes;
     if (!tried) {
         tried = true;
         if (list_opencl_devices().empty()) {
             MESSAGE("no OpenCL platform found: OpenCL op tests skipped");
-            return nullptr;
+            return bes;
         }
-        OpenClBackendOptions o;
-        be = make_opencl_backend(o).release();  // a failure here is a test failure (throws)
-        MESSAGE("OpenCL device: ", be->device_name());
+        bes.push_back(make_tuned("").release());  // a failure here is a test failure (throws)
+        bes.push_back(make_tuned(kGmTune).release());
+        MESSAGE("OpenCL device: ", bes[0]->device_name());
     }
-    return be;
+    return bes;
 }
 
 Backend &cpu_backend() {
@@ -130,9 +153,7 @@ const Fmt kFormats[] = {{DType::F32, false, "f32"}, {DType::F16, false, "f16"},
 
 }  // namespace
 
-TEST_CASE("opencl matmul matches the CPU reference in every format") {
-    Backend *ob = ocl_backend();
-    if (!ob) return;
+void case_1(Backend *ob) {  // opencl matmul matches the CPU reference in every format
     struct Shape { int rows, cols; };
     std::vector<Shape> shapes = {{1, 32}, {7, 96}, {33, 64}, {100, 160}};
     std::vector<int> tokens = {1, 3, 17};  // GEMV, GEMV for few tokens, dequant + CLBlast GEMM
@@ -182,9 +203,15 @@ TEST_CASE("opencl matmul matches the CPU reference in every format") {
     }
 }
 
-TEST_CASE("opencl fused qkv / swiglu products (with and without the RMSNorm) match the composed reference") {
-    Backend *ob = ocl_backend();
-    if (!ob) return;
+TEST_CASE("opencl matmul matches the CPU reference in every format") {
+    std::vector<Backend *> bes = ocl_backends();
+    for (size_t i = 0; i < bes.size(); ++i) {
+        INFO("path: ", std::string(i ? kGmTune : "device default"));
+        case_1(bes[i]);
+    }
+}
+
+void case_2(Backend *ob) {  // opencl fused qkv / swiglu products (with and without the RMSNorm) match the composed reference
     const int K = small_mode() ? 64 : 512, rq = 96, rkv = 33, rff = small_mode() ? 40 : 300;
     uint32_t seed = 100;
     for (const Fmt &f : kFormats) {
@@ -243,9 +270,15 @@ TEST_CASE("opencl fused qkv / swiglu products (with and without the RMSNorm) mat
     }
 }
 
-TEST_CASE("opencl embedding lookup, rms_norm, swiglu, add and copy") {
-    Backend *ob = ocl_backend();
-    if (!ob) return;
+TEST_CASE("opencl fused qkv / swiglu products (with and without the RMSNorm) match the composed reference") {
+    std::vector<Backend *> bes = ocl_backends();
+    for (size_t i = 0; i < bes.size(); ++i) {
+        INFO("path: ", std::string(i ? kGmTune : "device default"));
+        case_2(bes[i]);
+    }
+}
+
+void case_3(Backend *ob) {  // opencl embedding lookup, rms_norm, swiglu, add and copy
     uint32_t seed = 200;
     for (const Fmt &f : kFormats) {
         const int vocab = 50, dim = f.t == DType::F32 || f.t == DType::F16 ? 33 : 96;
@@ -304,9 +337,15 @@ TEST_CASE("opencl embedding lookup, rms_norm, swiglu, add and copy") {
     }
 }
 
-TEST_CASE("opencl rope_store_kv and attention (prefill then decode, GQA, split context)") {
-    Backend *ob = ocl_backend();
-    if (!ob) return;
+TEST_CASE("opencl embedding lookup, rms_norm, swiglu, add and copy") {
+    std::vector<Backend *> bes = ocl_backends();
+    for (size_t i = 0; i < bes.size(); ++i) {
+        INFO("path: ", std::string(i ? kGmTune : "device default"));
+        case_3(bes[i]);
+    }
+}
+
+void case_4(Backend *ob) {  // opencl rope_store_kv and attention (prefill then decode, GQA, split context)
     struct Cfg { int n_head, n_head_kv, head_dim, prompt, steps, n_ctx; };
     std::vector<Cfg> cfgs = {{4, 2, 8, 7, 3, 16}, {2, 2, 64, 33, 2, 40}, {8, 2, 128, 5, 2, 12}};
     if (!small_mode()) cfgs.push_back({4, 1, 64, 300, 3, 700});  // several context chunks
@@ -355,37 +394,48 @@ TEST_CASE("opencl rope_store_kv and attention (prefill then decode, GQA, split c
     }
 }
 
+TEST_CASE("opencl rope_store_kv and attention (prefill then decode, GQA, split context)") {
+    std::vector<Backend *> bes = ocl_backends();
+    for (size_t i = 0; i < bes.size(); ++i) {
+        INFO("path: ", std::string(i ? kGmTune : "device default"));
+        case_4(bes[i]);
+    }
+}
+
 TEST_CASE("opencl weights larger than the max allocation are split by rows") {
     if (list_opencl_devices().empty()) {
         MESSAGE("no OpenCL platform found: skipped");
         return;
     }
-    setenv("EDGELLM_OPENCL_MAX_ALLOC", "1000", 1);
-    std::unique_ptr<Backend> ob;
-    try {
-        ob = make_opencl_backend(OpenClBackendOptions{});
-    } catch (...) {
-        unsetenv("EDGELLM_OPENCL_MAX_ALLOC");
-        throw;
-    }
-    unsetenv("EDGELLM_OPENCL_MAX_ALLOC");
-    uint32_t seed = 400;
-    for (const Fmt &f : kFormats) {
-        const int rows = 45, cols = 128;  // 1000-byte chunks: several chunks per matrix
-        QTensor t = rand_tensor(f.t, rows, cols, f.mins, seed++);
-        auto wc = cpu_backend().upload_matrix(clone(t));
-        auto wo = ob->upload_matrix(std::move(t));
-        for (int n : {1, 17}) {
-            Pair x = twin(*ob, rand_vec((size_t)n * cols, seed++));
-            Pair y = twin(*ob, std::vector<float>((size_t)n * rows, 0.f));
-            cpu_backend().matmul(*y.c, *wc, *x.c, n, false);
-            ob->matmul(*y.o, *wo, *x.o, n, false);
-            expect_close(*ob, y, 1e-4, 2e-4, std::string("split matmul ") + f.name);
+    for (const char *tune : {"", kGmTune}) {
+        INFO("path: ", std::string(*tune ? tune : "device default"));
+        setenv("EDGELLM_OPENCL_MAX_ALLOC", "1000", 1);
+        std::unique_ptr<Backend> ob;
+        try {
+            ob = make_tuned(tune);
+        } catch (...) {
+            unsetenv("EDGELLM_OPENCL_MAX_ALLOC");
+            throw;
         }
-        std::vector<int32_t> toks = {44, 0, 20};
-        Pair e = twin(*ob, std::vector<float>(3 * cols, 0.f));
-        cpu_backend().embed(*e.c, *wc, toks.data(), 3);
-        ob->embed(*e.o, *wo, toks.data(), 3);
-        expect_close(*ob, e, 1e-6, 1e-6, std::string("split embed ") + f.name);
+        unsetenv("EDGELLM_OPENCL_MAX_ALLOC");
+        uint32_t seed = 400;
+        for (const Fmt &f : kFormats) {
+            const int rows = 45, cols = 128;  // 1000-byte chunks: several chunks per matrix
+            QTensor t = rand_tensor(f.t, rows, cols, f.mins, seed++);
+            auto wc = cpu_backend().upload_matrix(clone(t));
+            auto wo = ob->upload_matrix(std::move(t));
+            for (int n : {1, 17}) {
+                Pair x = twin(*ob, rand_vec((size_t)n * cols, seed++));
+                Pair y = twin(*ob, std::vector<float>((size_t)n * rows, 0.f));
+                cpu_backend().matmul(*y.c, *wc, *x.c, n, false);
+                ob->matmul(*y.o, *wo, *x.o, n, false);
+                expect_close(*ob, y, 1e-4, 2e-4, std::string("split matmul ") + f.name);
+            }
+            std::vector<int32_t> toks = {44, 0, 20};
+            Pair e = twin(*ob, std::vector<float>(3 * cols, 0.f));
+            cpu_backend().embed(*e.c, *wc, toks.data(), 3);
+            ob->embed(*e.o, *wo, toks.data(), 3);
+            expect_close(*ob, e, 1e-6, 1e-6, std::string("split embed ") + f.name);
+        }
     }
 }

@@ -60,9 +60,9 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
         clReleaseContext(ctx_);
         throw;
     }
-    log_.log(EDGELLM_LOG_INFO, "OpenCL: device %s (%s, driver %s), tuning row %s, sub-groups %s",
+    log_.log(EDGELLM_LOG_INFO, "OpenCL: device %s (%s, driver %s), tuning row %s, sub-groups %s, group-major %s",
              dev_name_.c_str(), vendor.c_str(), driver.c_str(), tune_.row,
-             tune_.subgroups ? "on" : "off");
+             tune_.subgroups ? "on" : "off", tune_.gm ? "on" : "off");
 }
 
 ClBackend::~ClBackend() {
@@ -84,9 +84,9 @@ void ClBackend::build_programs() {
     defines_ = strprintf(
         "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_TEAMS %d\n#define GEMV_ROWS %d\n#define GEMV_UNROLL %d\n"
         "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
-        "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n",
+        "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n#define GM_ROWS %d\n",
         tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg, tune_.attn_max_chunk, tune_.norm_wg,
-        tune_.subgroups ? 1 : 0);
+        tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll, tune_.gm_rows);
     const std::string common = kernel_source("common.cl");
     std::string options = "-cl-mad-enable";
     if (tune_.subgroups) options += " -cl-std=CL2.0";
@@ -139,27 +139,37 @@ void ClBackend::launch(const char *name, cl_kernel k, int dims, const size_t *gw
     if (ev) events_.emplace_back(name, ev);
 }
 
-cl_mem ClBackend::make_buffer(size_t bytes, const void *src, cl_mem_flags flags) {
+template <typename Fill> cl_mem ClBackend::make_buffer_fill(size_t bytes, Fill fill, cl_mem_flags flags) {
     cl_int err = CL_SUCCESS;
     if (bytes == 0) bytes = 16;
-    cl_mem m = clCreateBuffer(ctx_, flags | (src ? CL_MEM_ALLOC_HOST_PTR : 0), bytes, nullptr, &err);
+    cl_mem m = clCreateBuffer(ctx_, flags | CL_MEM_ALLOC_HOST_PTR, bytes, nullptr, &err);
     check(err, "clCreateBuffer");
-    if (src) {
-        // Map for writing without reading back (INVALIDATE_REGION): on unified-memory devices the
-        // copy goes straight into the buffer's pages, no staging copy.
-        void *p = clEnqueueMapBuffer(queue_, m, CL_TRUE, CL_MAP_WRITE_INVALIDATE_REGION, 0, bytes, 0,
-                                     nullptr, nullptr, &err);
-        if (err != CL_SUCCESS) {
-            clReleaseMemObject(m);
-            throw_cl(err, "clEnqueueMapBuffer");
-        }
-        std::memcpy(p, src, bytes);
-        err = clEnqueueUnmapMemObject(queue_, m, p, 0, nullptr, nullptr);
-        if (err != CL_SUCCESS) {
-            clReleaseMemObject(m);
-            throw_cl(err, "clEnqueueUnmapMemObject");
-        }
+    // Map for writing without reading back (INVALIDATE_REGION): on unified-memory devices the
+    // copy goes straight into the buffer's pages, no staging copy.
+    void *p = clEnqueueMapBuffer(queue_, m, CL_TRUE, CL_MAP_WRITE_INVALIDATE_REGION, 0, bytes, 0,
+                                 nullptr, nullptr, &err);
+    if (err != CL_SUCCESS) {
+        clReleaseMemObject(m);
+        throw_cl(err, "clEnqueueMapBuffer");
     }
+    fill(static_cast<unsigned char *>(p));
+    err = clEnqueueUnmapMemObject(queue_, m, p, 0, nullptr, nullptr);
+    if (err != CL_SUCCESS) {
+        clReleaseMemObject(m);
+        throw_cl(err, "clEnqueueUnmapMemObject");
+    }
+    return m;
+}
+
+cl_mem ClBackend::make_buffer(size_t bytes, const void *src, cl_mem_flags flags) {
+    if (src) {
+        if (bytes == 0) bytes = 16;
+        return make_buffer_fill(bytes, [&](unsigned char *p) { std::memcpy(p, src, bytes); }, flags);
+    }
+    cl_int err = CL_SUCCESS;
+    if (bytes == 0) bytes = 16;
+    cl_mem m = clCreateBuffer(ctx_, flags, bytes, nullptr, &err);
+    check(err, "clCreateBuffer");
     return m;
 }
 
@@ -186,6 +196,7 @@ std::unique_ptr<Weight> ClBackend::upload_matrix(QTensor &&t) {
     w->rows = t.rows;
     w->cols = t.cols;
     w->has_mins = t.has_mins();
+    w->gm = tune_.gm && (t.type == DType::Q4 || (t.type == DType::Q8_0 && tune_.gm_q8));
     w->bytes = t.bytes();
     const size_t row_bytes = QTensor::row_data_bytes(t.type, t.cols);
     const size_t groups = (size_t)t.cols / kGroupSize;
@@ -195,11 +206,27 @@ std::unique_ptr<Weight> ClBackend::upload_matrix(QTensor &&t) {
         WeightChunk c;
         c.row0 = r0;
         c.rows = std::min<int64_t>(rows_per_chunk, t.rows - r0);
-        c.data = Mem(make_buffer(row_bytes * (size_t)c.rows, t.data.data() + row_bytes * (size_t)r0, CL_MEM_READ_ONLY));
-        if (!t.scales.empty())
-            c.scales = Mem(make_buffer(groups * 2 * (size_t)c.rows, t.scales.data() + groups * 2 * (size_t)r0, CL_MEM_READ_ONLY));
-        if (!t.mins.empty())
-            c.mins = Mem(make_buffer(groups * 2 * (size_t)c.rows, t.mins.data() + groups * 2 * (size_t)r0, CL_MEM_READ_ONLY));
+        if (w->gm) {
+            // Group-major: element (g, r) of a [rows][groups] array of `eb`-byte blocks goes to
+            // g * c.rows + r (data: 16 B Q4 / 32 B Q8 blocks; scales, mins: 2 B halves).
+            auto relay = [&](const unsigned char *src, size_t eb) {
+                return Mem(make_buffer_fill(eb * groups * (size_t)c.rows, [&](unsigned char *p) {
+                    for (size_t g = 0; g < groups; ++g)  // sequential writes into the mapping
+                        for (int64_t r = 0; r < c.rows; ++r)
+                            std::memcpy(p + (g * (size_t)c.rows + (size_t)r) * eb,
+                                        src + ((size_t)(r0 + r) * groups + g) * eb, eb);
+                }, CL_MEM_READ_ONLY));
+            };
+            c.data = relay(t.data.data(), row_bytes / groups);
+            if (!t.scales.empty()) c.scales = relay(t.scales.data(), 2);
+            if (!t.mins.empty()) c.mins = relay(t.mins.data(), 2);
+        } else {
+            c.data = Mem(make_buffer(row_bytes * (size_t)c.rows, t.data.data() + row_bytes * (size_t)r0, CL_MEM_READ_ONLY));
+            if (!t.scales.empty())
+                c.scales = Mem(make_buffer(groups * 2 * (size_t)c.rows, t.scales.data() + groups * 2 * (size_t)r0, CL_MEM_READ_ONLY));
+            if (!t.mins.empty())
+                c.mins = Mem(make_buffer(groups * 2 * (size_t)c.rows, t.mins.data() + groups * 2 * (size_t)r0, CL_MEM_READ_ONLY));
+        }
         w->chunks.push_back(std::move(c));
     }
     t.data.clear();

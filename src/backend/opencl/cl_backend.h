@@ -41,6 +41,7 @@ struct WeightChunk {
 
 struct ClWeight : Weight {
     bool has_mins = false;
+    bool gm = false;  // Q4/Q8 data, scales, mins re-laid group-major per chunk ([g][chunk rows])
     std::vector<WeightChunk> chunks;  // one unless the tensor exceeds the max allocation
 };
 
@@ -98,6 +99,12 @@ private:
     template <typename... A> void args(cl_kernel k, const A &...a);
     void launch(const char *name, cl_kernel k, int dims, const size_t *gws, const size_t *lws);
     cl_mem make_buffer(size_t bytes, const void *src, cl_mem_flags flags);
+    // A buffer filled through a mapped write: fill(p) writes `bytes` bytes at p.
+    template <typename Fill> cl_mem make_buffer_fill(size_t bytes, Fill fill, cl_mem_flags flags);
+    // K-slices per row for a group-major product of `rows` rows and G groups.
+    int gm_split(int64_t rows, int64_t G) const;
+    void gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
+                 bool accumulate, size_t x_off, size_t y_off);
     void ensure(Mem &m, size_t &cap, size_t bytes);
     void gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
               bool accumulate, size_t x_off, size_t y_off);

@@ -40,7 +40,7 @@ void ClBackend::embed(Buffer &out, const Weight &table, const int32_t *tokens, i
     for (int i = 0; i < n; ++i)
         if (tokens[i] < 0 || tokens[i] >= W.rows)
             fail(EDGELLM_ERR_INVALID_TOKEN, "token %d outside [0, %lld)", tokens[i], (long long)W.rows);
-    const std::string kn = std::string("embed_") + fmt_suffix(W.type);
+    const std::string kn = std::string(W.gm ? "embed_gm_" : "embed_") + fmt_suffix(W.type);
     cl_kernel k = kernel(kn.c_str());
     const cl_int K = (cl_int)W.cols;
     if (W.chunks.size() == 1 && n > 1) {
@@ -78,8 +78,29 @@ void ClBackend::rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, i
     launch("rms_norm", k, 1, &gws, &lws);
 }
 
+int ClBackend::gm_split(int64_t rows, int64_t G) const {
+    int s = 1;
+    const int64_t lanes = (rows + tune_.gm_rows - 1) / tune_.gm_rows;  // row lanes (items per slice)
+    while (s < tune_.gm_max_split && lanes * s < tune_.gm_items && s * 2 <= G) s *= 2;
+    return s;
+}
+
+void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
+                        bool accumulate, size_t x_off, size_t y_off) {
+    const std::string kn = std::string("gm_") + fmt_suffix(W.type);
+    cl_kernel k = kernel(kn.c_str());
+    args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
+         (cl_int)W.cols, mem_of(x), (cl_int)x_off, mem_of(y), (cl_int)(y_off + (size_t)c.row0),
+         (cl_int)W.rows, (cl_int)accumulate);
+    const size_t S = (size_t)gm_split(c.rows, W.cols / 32), R = (size_t)tune_.gm_wg / S;
+    const size_t nb = ((size_t)c.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
+    size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
+    launch(kn.c_str(), k, 3, gws, lws);
+}
+
 void ClBackend::gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
                      bool accumulate, size_t x_off, size_t y_off) {
+    if (W.gm) return gm_gemv(y, W, c, x, n, accumulate, x_off, y_off);
     const std::string kn = std::string("gemv_") + fmt_suffix(W.type);
     cl_kernel k = kernel(kn.c_str());
     args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
@@ -99,12 +120,15 @@ void ClBackend::gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const B
     tile_rows = std::min<size_t>(tile_rows, (size_t)c.rows);
     ensure(tile_, tile_cap_, tile_rows * K * 4);
     const bool grouped = W.type == DType::Q4 || W.type == DType::Q8_0;
-    const std::string kn = std::string(grouped ? "dequant_tg_" : "dequant_t_") + fmt_suffix(W.type);
+    const std::string kn =
+        std::string(W.gm ? "dequant_tgm_" : grouped ? "dequant_tg_" : "dequant_t_") + fmt_suffix(W.type);
     cl_kernel k = kernel(kn.c_str());
+    const cl_int crows = (cl_int)c.rows;
     for (size_t r0 = 0; r0 < (size_t)c.rows; r0 += tile_rows) {
         const size_t nr = std::min(tile_rows, (size_t)c.rows - r0);
         args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
              (cl_int)W.has_mins, (cl_int)K, (cl_long)r0, (cl_int)nr, tile_.m);
+        if (W.gm) check(clSetKernelArg(k, 8, sizeof(cl_int), &crows), "clSetKernelArg");
         size_t gws[2] = {round_up(nr, 64), grouped ? K / 32 : K}, lws[2] = {64, 1};
         launch(kn.c_str(), k, 2, gws, lws);
         // Column-major: C (nr x n, ldc = W.rows, i.e. y row-major) = T (nr x K) * X (K x n, ld K).
@@ -169,7 +193,8 @@ bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, con
     if (!fusable) return false;
     need(x.n_floats >= (size_t)n * A.cols && q.n_floats >= (size_t)n * A.rows &&
          k.n_floats >= (size_t)n * B.rows && v.n_floats >= (size_t)n * C.rows, "matmul_qkv shapes");
-    const std::string kn = std::string("gemv3_") + fmt_suffix(A.type);
+    const bool gm = A.gm && B.gm && C.gm;
+    const std::string kn = std::string(gm ? "gm3_" : "gemv3_") + fmt_suffix(A.type);
     cl_kernel kk = kernel(kn.c_str());
     auto s = [&](const ClWeight &W) { return W.chunks[0].scales.m ? W.chunks[0].scales.m : dummy_.m; };
     // Without mins the scales buffer (same size) is bound: compilers may load M speculatively.
@@ -179,6 +204,14 @@ bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, con
          C.chunks[0].data.m, s(C), m(C), (cl_int)C.has_mins, (cl_int)C.rows, mem_of(v),
          (cl_int)A.cols, mem_of(x), (cl_int)(norm != nullptr),
          norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps);
+    if (gm) {
+        const size_t S = (size_t)gm_split(A.rows + B.rows + C.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
+        const size_t RB = R * tune_.gm_rows;  // rows per block
+        const size_t nb = (A.rows + RB - 1) / RB + (B.rows + RB - 1) / RB + (C.rows + RB - 1) / RB;
+        size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
+        launch(kn.c_str(), kk, 3, gws, lws);
+        return true;
+    }
     const size_t R = (size_t)tune_.gemv_rows * (tune_.gemv_wg / tune_.gemv_lpr);  // rows per group
     const size_t nb = (A.rows + R - 1) / R + (B.rows + R - 1) / R + (C.rows + R - 1) / R;
     size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
@@ -194,7 +227,8 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
                          B.chunks.size() == 1 && (!norm || cw(*norm).cols == A.cols);
     if (!fusable) return false;
     need(x.n_floats >= (size_t)n * A.cols && out.n_floats >= (size_t)n * A.rows, "matmul_swiglu shapes");
-    const std::string kn = std::string("gemv_swiglu_") + fmt_suffix(A.type);
+    const bool gm = A.gm && B.gm;
+    const std::string kn = std::string(gm ? "gm_swiglu_" : "gemv_swiglu_") + fmt_suffix(A.type);
     cl_kernel k = kernel(kn.c_str());
     const WeightChunk &a = A.chunks[0], &b = B.chunks[0];
     args(k, a.data.m, a.scales.m ? a.scales.m : dummy_.m, a.mins.m ? a.mins.m : (a.scales.m ? a.scales.m : dummy_.m),
@@ -202,6 +236,13 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
          b.mins.m ? b.mins.m : (b.scales.m ? b.scales.m : dummy_.m), (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols,
          mem_of(x), mem_of(out), (cl_int)(norm != nullptr), norm ? cw(*norm).chunks[0].data.m : dummy_.m,
          (cl_float)eps);
+    if (gm) {
+        const size_t S = (size_t)gm_split(A.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
+        const size_t nb = ((size_t)A.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
+        size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
+        launch(kn.c_str(), k, 3, gws, lws);
+        return true;
+    }
     const size_t rpw = (size_t)tune_.gemv_rows * (tune_.gemv_wg / tune_.gemv_lpr);
     const size_t nb = ((size_t)A.rows + rpw - 1) / rpw;
     size_t gws[2] = {nb * tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};

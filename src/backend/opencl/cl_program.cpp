@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <iterator>
@@ -58,6 +59,13 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.norm_wg = 256;
         t.subgroups = false;
         t.gemm_tmp_bytes = 256u << 20;
+        // Group-major decode path (H100, same call, unprofiled: 187.4 vs 154.3 tok/s for the team
+        // kernels); one row and one group per item per step measured best (rows 2: 120, rows 1 +
+        // unroll 2: 174.6, unroll 8: 143.3 tok/s): registers / occupancy over loads in flight.
+        t.gm = true;
+        t.gm_rows = 1;
+        t.gm_unroll = 1;
+        t.gm_q8 = false;  // Q8_0 through gm measured slower (113 vs 143 tok/s, unroll 4): team kernels
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";
@@ -94,10 +102,19 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "attn_wg" && pow2(v)) t.attn_wg = v;
                 else if (k == "attn_chunk" && v > 0 && v <= t.attn_max_chunk) t.attn_chunk = v;
                 else if (k == "norm_wg" && pow2(v)) t.norm_wg = v;
+                else if (k == "gm") t.gm = v != 0;
+                else if (k == "gm_q8") t.gm_q8 = v != 0;
+                else if (k == "gm_wg" && pow2(v) && v >= 16 && v <= 1024) t.gm_wg = v;
+                else if (k == "gm_unroll" && v > 0 && v <= 8) t.gm_unroll = v;
+                else if (k == "gm_rows" && v > 0 && v <= 8) t.gm_rows = v;
+                else if (k == "gm_items" && v > 0) t.gm_items = v;
+                else if (k == "gm_max_split" && pow2(v)) t.gm_max_split = v;
             }
             pos = e + 1;
         }
     }
+    if (t.gm_max_split > t.gm_wg) t.gm_max_split = t.gm_wg;
+    if ((2 * t.gm_rows + 1) * t.gm_wg > 8192) t.gm_rows = std::max(1, (8192 / t.gm_wg - 1) / 2);  // __local <= 32 KiB
     if (t.gemv_lpr > t.gemv_wg || t.gemv_wg % t.gemv_lpr != 0) t.gemv_lpr = t.gemv_wg;
     const char *nosg = std::getenv("EDGELLM_OPENCL_NO_SUBGROUPS");
     if (nosg && *nosg && *nosg != '0') t.subgroups = false;

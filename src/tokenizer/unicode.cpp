@@ -8,36 +8,14 @@
 #include <array>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace edgellm::unicode {
 
-static size_t valid_prefix(std::string_view s) {
-    const auto *p = reinterpret_cast<const unsigned char *>(s.data());
-    size_t n = s.size(), i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        if (c < 0x80) { i++; continue; }
-        size_t len;
-        uint32_t cp, min;
-        if ((c >> 5) == 0x6) { len = 2; cp = c & 0x1F; min = 0x80; }
-        else if ((c >> 4) == 0xE) { len = 3; cp = c & 0x0F; min = 0x800; }
-        else if ((c >> 3) == 0x1E) { len = 4; cp = c & 0x07; min = 0x10000; }
-        else return i;
-        if (i + len > n) return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-        i += len;
-    }
-    return n;
-}
-
-bool valid_utf8(std::string_view s) { return valid_prefix(s) == s.size(); }
+bool valid_utf8(std::string_view s) { return utf8_valid(s); }
 
 void check_utf8(std::string_view s) {
-    size_t at = valid_prefix(s);
+    size_t at = utf8_valid_prefix(s);
     if (at != s.size()) fail(EDGELLM_ERR_INVALID_UTF8, "invalid UTF-8 in input at byte %zu", at);
 }
 
@@ -52,23 +30,7 @@ uint32_t next_cp(std::string_view s, size_t &i) {
     return cp;
 }
 
-void append_utf8(std::string &out, uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
+void append_utf8(std::string &out, uint32_t cp) { utf8_append(out, cp); }
 
 bool is_whitespace(uint32_t cp) {
     if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);

@@ -440,3 +440,209 @@ inline void gm_reduce(float *acc, float *bcc, float *ss, __local float *red) {
     }
 GM_KERNELS(q4, uint4)
 GM_KERNELS(q8, uint8)
+
+// ---- Quantized activations ("qa", tuning flag qa): int8 x, 4-way int8 dot products ----------
+// The float group-major kernels above spend ~4 instructions per weight on nibble decode and the
+// per-item norm/Σx work: on an H100 that, not memory, bounds them. Here the activations are
+// quantized once per product input (quant_act: per 32-group, d = max|v| / 127, q = rint(v / d),
+// v = x or x * rsqrt(mean x² + eps) * nw) and the products use integer dot products of the
+// nibbles (masked, not shifted into floats) with q: ~0.7 instructions per weight.
+// Dot product (DOT_IMPL from the host): 1 cl_khr_integer_dot_product, 2 the Arm extension
+// (Mali: arm_dot_acc), 3 NVIDIA PTX dp4a, 0 portable (4 multiplies). Nibbles are 0..15, so the
+// signed x signed forms are exact.
+#if DOT_IMPL == 1
+inline int dot4(uint a, uint b, int c) { return c + dot_4x8packed_ss_int(a, b); }
+#elif DOT_IMPL == 2
+#pragma OPENCL EXTENSION cl_arm_integer_dot_product_accumulate_int8 : enable
+inline int dot4(uint a, uint b, int c) { return arm_dot_acc(as_char4(a), as_char4(b), c); }
+#elif DOT_IMPL == 3
+inline int dot4(uint a, uint b, int c) {
+    int d;
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+#else
+inline int dot4(uint a, uint b, int c) {
+    const int4 p = convert_int4(as_char4(a)) * convert_int4(as_char4(b));
+    return c + p.x + p.y + p.z + p.w;
+}
+#endif
+
+// Σ q_w q_x over one Q4 group: word j of w holds elements 8j..8j+7 at bits 4i; masking with
+// 0x0F0F0F0F leaves the even elements in its bytes, shifting by 4 first the odd ones. xl / xh
+// hold the group's int8 x in that order (quant_act writes it so).
+inline int q4_dot_i8(uint4 w, uint4 xl, uint4 xh) {
+    const uint m = 0x0F0F0F0Fu;
+    int s = dot4(w.s0 & m, xl.s0, 0);
+    s = dot4((w.s0 >> 4) & m, xh.s0, s);
+    s = dot4(w.s1 & m, xl.s1, s);
+    s = dot4((w.s1 >> 4) & m, xh.s1, s);
+    s = dot4(w.s2 & m, xl.s2, s);
+    s = dot4((w.s2 >> 4) & m, xh.s2, s);
+    s = dot4(w.s3 & m, xl.s3, s);
+    return dot4((w.s3 >> 4) & m, xh.s3, s);
+}
+
+// x (n, K) at x_off -> per token t and 32-group g: xq[t * K/16 + 2g] (even elements of each 8,
+// as int8) and [.. + 1] (odd ones); xd[t * K/32 + g] = (d, Σv, Σq, 0). Grid (ceil(G / QA_WG) *
+// QA_WG, n), local (QA_WG, 1): one item per group; with the norm, every work-group first sums x²
+// of its token (coalesced).
+__kernel void quant_act(__global const float *x, int x_off, int K, int use_norm,
+                        __global const float *nw, float eps, __global uint *xq,
+                        __global float4 *xd) {
+    __local float scratch[QA_WG];
+    const int t = get_global_id(1), G = K / 32;
+    __global const float *xt = x + x_off + (long)t * K;
+    float inv = 1.f;
+    if (use_norm) {
+        float s = 0.f;
+        for (int i = get_local_id(0); i < K; i += QA_WG) s += xt[i] * xt[i];
+        s = wg_sum(s, scratch, QA_WG);
+        inv = rsqrt(s / (float)K + eps);
+    }
+    const int g = get_global_id(0);
+    if (g >= G) return;
+    float v[32];
+    float amax = 0.f, sum = 0.f;
+    for (int i = 0; i < 32; ++i) {
+        float e = xt[g * 32 + i];
+        if (use_norm) e = e * inv * nw[g * 32 + i];
+        v[i] = e;
+        amax = fmax(amax, fabs(e));
+        sum += e;
+    }
+    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
+    __global uint *qg = xq + (long)t * (K / 4) + g * 8;
+    int sq = 0;
+    for (int j = 0; j < 4; ++j) {
+        const char4 lo = convert_char4_sat_rte((float4)(v[8 * j], v[8 * j + 2], v[8 * j + 4], v[8 * j + 6]) * id);
+        const char4 hi = convert_char4_sat_rte((float4)(v[8 * j + 1], v[8 * j + 3], v[8 * j + 5], v[8 * j + 7]) * id);
+        const int4 s4 = convert_int4(lo) + convert_int4(hi);
+        sq += s4.x + s4.y + s4.z + s4.w;
+        qg[j] = as_uint(lo);
+        qg[4 + j] = as_uint(hi);
+    }
+    xd[(long)t * G + g] = (float4)(d, sum, (float)sq, 0.f);
+}
+
+// The gm products over quantized x (Q4 only): same work-group shape, layout and reduction as
+// gm_*_q4. Per group: Q4 without mins d_w d_x (Σ q_w q_x - 8 Σ q_x) (integers exact), with mins
+// d_w d_x Σ q_w q_x + m Σv.
+inline void gmq_acc(__global const uint4 *WA, __global const half *SA, __global const half *MA,
+                    int hma, __global const uint4 *WB, __global const half *SB,
+                    __global const half *MB, int hmb, int two, int rows, int row0, int R, int G,
+                    int s, int ns, __global const uint4 *xq, __global const float4 *xd, float *acc,
+                    float *bcc) {
+    long rr[GM_ROWS];
+    for (int i = 0; i < GM_ROWS; ++i) rr[i] = min(row0 + i * R, rows - 1);
+    for (int g0 = s * GM_UNROLL; g0 < G; g0 += ns * GM_UNROLL) {
+        uint4 wa[GM_UNROLL * GM_ROWS], wb[GM_UNROLL * GM_ROWS];
+        float da[GM_UNROLL * GM_ROWS], ma[GM_UNROLL * GM_ROWS];
+        float db[GM_UNROLL * GM_ROWS], mb[GM_UNROLL * GM_ROWS];
+        for (int u = 0; u < GM_UNROLL; ++u) {
+            const long gb = (long)min(g0 + u, G - 1) * rows;
+            for (int i = 0; i < GM_ROWS; ++i) {
+                const long gi = gb + rr[i];
+                const int k = u * GM_ROWS + i;
+                wa[k] = WA[gi];
+                da[k] = vload_half(gi, SA);
+                ma[k] = hma ? vload_half(gi, MA) : 0.f;
+                if (two) {
+                    wb[k] = WB[gi];
+                    db[k] = vload_half(gi, SB);
+                    mb[k] = hmb ? vload_half(gi, MB) : 0.f;
+                }
+            }
+        }
+        for (int u = 0; u < GM_UNROLL; ++u) {
+            const int g = g0 + u;
+            if (g >= G) break;
+            const uint4 xl = xq[2 * g], xh = xq[2 * g + 1];
+            const float4 dd = xd[g];
+            for (int i = 0; i < GM_ROWS; ++i) {
+                const int k = u * GM_ROWS + i;
+                const int sa = q4_dot_i8(wa[k], xl, xh);
+                acc[i] += hma ? da[k] * dd.x * (float)sa + ma[k] * dd.y
+                              : da[k] * dd.x * ((float)sa - 8.f * dd.z);
+                if (two) {
+                    const int sb = q4_dot_i8(wb[k], xl, xh);
+                    bcc[i] += hmb ? db[k] * dd.x * (float)sb + mb[k] * dd.y
+                                  : db[k] * dd.x * ((float)sb - 8.f * dd.z);
+                }
+            }
+        }
+    }
+}
+
+// Grids as gm_*: (blocks * R, NS, n_tokens), local (R, NS, 1). x is the quant_act output.
+__kernel void gmq_q4(__global const uint4 *W, __global const half *S, __global const half *M,
+                     int hm, int rows, int K, __global const uint4 *xq, __global const float4 *xd,
+                     __global float *y, int y_off, int ldy, int accumulate) {
+    __local float red[GM_RED];
+    const int R = get_local_size(0), t = get_global_id(2), G = K / 32;
+    const int row0 = get_group_id(0) * R * GM_ROWS + get_local_id(0);
+    float a[GM_ROWS], b[GM_ROWS], ss = 0.f;
+    for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;
+    gmq_acc(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, G, get_local_id(1), get_local_size(1),
+            xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    gm_reduce(a, b, &ss, red);
+    if (get_local_id(1) != 0) return;
+    __global float *yt = y + y_off + (long)t * ldy;
+    for (int i = 0; i < GM_ROWS; ++i) {
+        const int row = row0 + i * R;
+        if (row < rows) yt[row] = accumulate ? yt[row] + a[i] : a[i];
+    }
+}
+
+__kernel void gmq3_q4(__global const uint4 *W0, __global const half *S0, __global const half *M0,
+                      int hm0, int rows0, __global float *y0, __global const uint4 *W1,
+                      __global const half *S1, __global const half *M1, int hm1, int rows1,
+                      __global float *y1, __global const uint4 *W2, __global const half *S2,
+                      __global const half *M2, int hm2, int rows2, __global float *y2, int K,
+                      __global const uint4 *xq, __global const float4 *xd) {
+    __local float red[GM_RED];
+    const int R = get_local_size(0), RB = R * GM_ROWS, G = K / 32;
+    const int nb0 = (rows0 + RB - 1) / RB, nb1 = (rows1 + RB - 1) / RB;
+    int bk = get_group_id(0);
+    const int t = get_global_id(2);
+    __global const uint4 *W = W0;
+    __global const half *S = S0, *M = M0;
+    int hm = hm0, rows = rows0;
+    __global float *y = y0;
+    if (bk >= nb0 + nb1) {
+        bk -= nb0 + nb1; W = W2; S = S2; M = M2; hm = hm2; rows = rows2; y = y2;
+    } else if (bk >= nb0) {
+        bk -= nb0; W = W1; S = S1; M = M1; hm = hm1; rows = rows1; y = y1;
+    }
+    const int row0 = bk * RB + get_local_id(0);
+    float a[GM_ROWS], b[GM_ROWS], ss = 0.f;
+    for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;
+    gmq_acc(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, G, get_local_id(1), get_local_size(1),
+            xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    gm_reduce(a, b, &ss, red);
+    if (get_local_id(1) != 0) return;
+    for (int i = 0; i < GM_ROWS; ++i) {
+        const int row = row0 + i * R;
+        if (row < rows) y[(long)t * rows + row] = a[i];
+    }
+}
+
+__kernel void gmq_swiglu_q4(__global const uint4 *Wa, __global const half *Sa,
+                            __global const half *Ma, int hma, __global const uint4 *Wb,
+                            __global const half *Sb, __global const half *Mb, int hmb, int rows,
+                            int K, __global const uint4 *xq, __global const float4 *xd,
+                            __global float *y) {
+    __local float red[GM_RED];
+    const int R = get_local_size(0), t = get_global_id(2), G = K / 32;
+    const int row0 = get_group_id(0) * R * GM_ROWS + get_local_id(0);
+    float a[GM_ROWS], b[GM_ROWS], ss = 0.f;
+    for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;
+    gmq_acc(Wa, Sa, Ma, hma, Wb, Sb, Mb, hmb, 1, rows, row0, R, G, get_local_id(1),
+            get_local_size(1), xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    gm_reduce(a, b, &ss, red);
+    if (get_local_id(1) != 0) return;
+    for (int i = 0; i < GM_ROWS; ++i) {
+        const int row = row0 + i * R;
+        if (row < rows) y[(long)t * rows + row] = a[i] / (1.f + exp(-a[i])) * b[i];
+    }
+}

@@ -107,6 +107,10 @@ void run_backend(const Args &a, const std::string &bname, std::vector<Result> &r
             OpenClBackendOptions oo;
             oo.device_index = a.device;
             oo.profile = a.profile;
+            oo.log.callback = [](int32_t level, const char *msg, void *) {
+                std::fprintf(stderr, "[%s] %s\n", level <= EDGELLM_LOG_WARN ? "warn" : "info", msg);
+            };
+            oo.log.level = EDGELLM_LOG_INFO;  // the device line: tuning row and kernel variants
             be = make_opencl_backend(oo);
 #else
             fail(EDGELLM_ERR_UNSUPPORTED, "built without OpenCL");

@@ -439,3 +439,216 @@ TEST_CASE("opencl weights larger than the max allocation are split by rows") {
         }
     }
 }
+
+// ---- int8 activations (tuning qa: the NVIDIA row's decode products) --------------------------
+// The products then read x quantized per 32-group (d = max|v| / 127, q = rint(v / d)), so they
+// are checked against a host emulation of exactly that arithmetic (integer sums exact; allowed:
+// fp32 summation order and one q flipped by a different rsqrt rounding) and, loosely, against the
+// float reference (normalised mean squared error).
+namespace {
+
+const char *const kQaTune = "gm=1,gm_wg=64,gm_rows=3,gm_unroll=2,qa=1";
+
+struct QaX {  // one token of quantized activations
+    std::vector<float> d, sumv;
+    std::vector<int> q;
+    float max_d = 0.f;
+};
+
+QaX qa_quant(const float *x, int K, const std::vector<float> *nw, float eps) {
+    std::vector<float> v(x, x + K);
+    if (nw) {
+        float ss = 0.f;
+        for (int i = 0; i < K; ++i) ss += x[i] * x[i];
+        const float inv = 1.f / std::sqrt(ss / (float)K + eps);
+        for (int i = 0; i < K; ++i) v[i] = x[i] * inv * (*nw)[i];
+    }
+    QaX r;
+    r.q.resize(K);
+    for (int g = 0; g < K / 32; ++g) {
+        float amax = 0.f, s = 0.f;
+        for (int i = 0; i < 32; ++i) {
+            amax = std::max(amax, std::fabs(v[g * 32 + i]));
+            s += v[g * 32 + i];
+        }
+        const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
+        for (int i = 0; i < 32; ++i) r.q[g * 32 + i] = (int)std::nearbyint(v[g * 32 + i] * id);
+        r.d.push_back(d);
+        r.sumv.push_back(s);
+        r.max_d = std::max(r.max_d, d);
+    }
+    return r;
+}
+
+// The emulated product of row r of W with xq, and its tolerance.
+void qa_row(const QTensor &W, int64_t r, const QaX &xq, double &y, double &tol) {
+    const int K = (int)W.cols;
+    std::vector<float> w((size_t)K);
+    dequantize_row(W, r, w.data());
+    y = 0.0;
+    double mag = 0.0, wmax = 0.0;
+    for (int g = 0; g < K / 32; ++g) {
+        const double m = W.has_mins() ? fp16_to_f32(W.mins.as<uint16_t>()[r * (K / 32) + g]) : 0.0;
+        double s = 0.0;
+        for (int i = 0; i < 32; ++i) {
+            const double wi = w[(size_t)g * 32 + i];
+            s += (wi - m) * xq.q[(size_t)g * 32 + i];
+            mag += std::fabs(wi * xq.q[(size_t)g * 32 + i] * xq.d[g]);
+            wmax = std::max(wmax, std::fabs(wi));
+        }
+        y += s * xq.d[g] + m * xq.sumv[g];
+    }
+    tol = 2e-6 * mag + 1e-6 + wmax * xq.max_d;
+}
+
+struct QaCheck {
+    Backend *ob;
+    std::string what;
+    // y_ocl (n, rows) vs the emulation of W over xs (one QaX per token) and the float reference.
+    void operator()(const Buffer &yo, const std::vector<float> &yref, const QTensor &W,
+                    const std::vector<QaX> &xs, size_t y_off, size_t ldy, const std::vector<float> *yacc,
+                    bool swiglu_with = false, const QTensor *U = nullptr) const {
+        const int n = (int)xs.size();
+        std::vector<float> got(yo.n_floats);
+        ob->read(yo, got.data(), got.size());
+        double worst = 0, num = 0, den = 0;
+        std::string at;
+        for (int t = 0; t < n; ++t)
+            for (int64_t r = 0; r < W.rows; ++r) {
+                double e, tol;
+                qa_row(W, r, xs[t], e, tol);
+                if (swiglu_with) {
+                    double u, tu;
+                    qa_row(*U, r, xs[t], u, tu);
+                    const double sg = e / (1.0 + std::exp(-e));
+                    tol = std::fabs(u) * tol + std::fabs(sg) * tu + 1e-6;
+                    e = sg * u;
+                }
+                const size_t i = y_off + (size_t)t * ldy + (size_t)r;
+                if (yacc) e += (*yacc)[i];
+                const double err = std::fabs(got[i] - e) / tol;
+                if (!(err <= worst)) {
+                    worst = err;
+                    at = "t=" + std::to_string(t) + " r=" + std::to_string(r) + " ocl=" +
+                         std::to_string(got[i]) + " emul=" + std::to_string(e);
+                }
+                num += (got[i] - yref[i]) * (got[i] - yref[i]);
+                den += (double)yref[i] * yref[i];
+            }
+        INFO(what, ": worst vs emulation at ", at);
+        CHECK(worst <= 1.0);
+        INFO(what, ": NMSE vs float ", num / std::max(den, 1e-30));
+        CHECK(num <= 2e-4 * den + 1e-12);
+    }
+};
+
+std::vector<float> read_all(Backend &b, const Buffer &x) {
+    std::vector<float> v(x.n_floats);
+    b.read(x, v.data(), v.size());
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("opencl int8-activation (qa) products match an int8 emulation and the float reference") {
+    if (list_opencl_devices().empty()) {
+        MESSAGE("no OpenCL platform found: skipped");
+        return;
+    }
+    std::vector<std::string> tunes = {kQaTune, std::string(kQaTune) + ",dot=0"};
+    for (const std::string &tune : tunes) {
+        INFO("path: ", tune);
+        std::unique_ptr<Backend> obp = make_tuned(tune);
+        Backend *ob = obp.get();
+        uint32_t seed = 500;
+        struct Shape { int rows, cols; };
+        std::vector<Shape> shapes = {{1, 32}, {7, 96}, {33, 64}, {100, 160}};
+        if (!small_mode()) {
+            shapes.push_back({4096, 128});
+            shapes.push_back({64, 4096});
+            shapes.push_back({33, 14336});
+        }
+        for (bool mins : {false, true}) {
+            for (const Shape &s : shapes) {
+                QTensor t = rand_tensor(DType::Q4, s.rows, s.cols, mins, seed++);
+                QTensor host = clone(t);
+                auto wc = cpu_backend().upload_matrix(clone(t));
+                auto wo = ob->upload_matrix(std::move(t));
+                for (int n : {1, 3}) {
+                    const std::string what = std::string(mins ? "q4+mins " : "q4 ") + std::to_string(s.rows) + "x" +
+                                             std::to_string(s.cols) + " n=" + std::to_string(n);
+                    // x with one extra leading row and one extra float: offsets cols + 1 (unaligned).
+                    std::vector<float> xv = rand_vec((size_t)(n + 1) * s.cols + 1, seed++);
+                    Pair x = twin(*ob, xv);
+                    Pair y = twin(*ob, rand_vec((size_t)(n + 1) * s.rows, seed++));
+                    std::vector<QaX> xs;
+                    for (int t = 0; t < n; ++t) xs.push_back(qa_quant(&xv[(size_t)s.cols + 1 + (size_t)t * s.cols], s.cols, nullptr, 0.f));
+                    cpu_backend().matmul(*y.c, *wc, *x.c, n, false, s.cols + 1, 0);
+                    ob->matmul(*y.o, *wo, *x.o, n, false, s.cols + 1, 0);
+                    QaCheck chk{ob, what + " overwrite"};
+                    chk(*y.o, read_all(cpu_backend(), *y.c), host, xs, 0, s.rows, nullptr);
+                    // accumulate into y at offset `rows` (the residual add), x from offset 0
+                    std::vector<float> before = read_all(*ob, *y.o);
+                    xs.clear();
+                    for (int t = 0; t < n; ++t) xs.push_back(qa_quant(&xv[(size_t)t * s.cols], s.cols, nullptr, 0.f));
+                    cpu_backend().matmul(*y.c, *wc, *x.c, n, true, 0, s.rows);
+                    ob->matmul(*y.o, *wo, *x.o, n, true, 0, s.rows);
+                    QaCheck{ob, what + " accumulate"}(*y.o, read_all(cpu_backend(), *y.c), host, xs, s.rows, s.rows,
+                                                      &before);
+                }
+            }
+            // Fused q/k/v and gate/up + SwiGLU, with and without the RMSNorm folded into quant_act.
+            const int K = small_mode() ? 64 : 512, rq = 96, rkv = 33, rff = small_mode() ? 40 : 300;
+            for (int n : {1, 2}) {
+                QTensor tq = rand_tensor(DType::Q4, rq, K, mins, seed++), tk = rand_tensor(DType::Q4, rkv, K, mins, seed++),
+                        tv = rand_tensor(DType::Q4, rkv, K, mins, seed++), tg = rand_tensor(DType::Q4, rff, K, mins, seed++),
+                        tu = rand_tensor(DType::Q4, rff, K, mins, seed++);
+                QTensor hq = clone(tq), hk = clone(tk), hv = clone(tv), hg = clone(tg), hu = clone(tu);
+                auto cq = cpu_backend().upload_matrix(clone(tq)), ck = cpu_backend().upload_matrix(clone(tk)),
+                     cv = cpu_backend().upload_matrix(clone(tv)), cg = cpu_backend().upload_matrix(clone(tg)),
+                     cu = cpu_backend().upload_matrix(clone(tu));
+                auto oq = ob->upload_matrix(std::move(tq)), ok = ob->upload_matrix(std::move(tk)),
+                     ov = ob->upload_matrix(std::move(tv)), og = ob->upload_matrix(std::move(tg)),
+                     ou = ob->upload_matrix(std::move(tu));
+                for (bool norm : {false, true}) {
+                    const std::string what = std::string(mins ? "q4+mins" : "q4") + (norm ? " norm" : "") +
+                                             " n=" + std::to_string(n);
+                    std::vector<float> xv = rand_vec((size_t)n * K, seed++, -3.f, 3.f);
+                    std::vector<float> nw = rand_vec((size_t)K, seed++, 0.5f, 1.5f), nw2 = nw, nw3 = nw;
+                    auto cn = cpu_backend().upload_vector(std::move(nw2));
+                    auto on = ob->upload_vector(std::move(nw3));
+                    Pair x = twin(*ob, xv), xn = twin(*ob, std::vector<float>((size_t)n * K, 0.f));
+                    std::vector<QaX> xs;
+                    for (int t = 0; t < n; ++t) xs.push_back(qa_quant(&xv[(size_t)t * K], K, norm ? &nw : nullptr, 1e-5f));
+                    Pair q = twin(*ob, std::vector<float>((size_t)n * rq, 7.f));
+                    Pair k = twin(*ob, std::vector<float>((size_t)n * rkv, 7.f));
+                    Pair v = twin(*ob, std::vector<float>((size_t)n * rkv, 7.f));
+                    const Buffer *xin = x.c.get();
+                    if (norm) {
+                        cpu_backend().rms_norm(*xn.c, *x.c, *cn, n, K, 1e-5f);
+                        xin = xn.c.get();
+                        ob->norm_matmul_qkv(*q.o, *k.o, *v.o, *oq, *ok, *ov, *x.o, *on, 1e-5f, *xn.o, n);
+                    } else {
+                        ob->matmul_qkv(*q.o, *k.o, *v.o, *oq, *ok, *ov, *x.o, n);
+                    }
+                    cpu_backend().matmul(*q.c, *cq, *xin, n, false);
+                    cpu_backend().matmul(*k.c, *ck, *xin, n, false);
+                    cpu_backend().matmul(*v.c, *cv, *xin, n, false);
+                    QaCheck{ob, what + " q"}(*q.o, read_all(cpu_backend(), *q.c), hq, xs, 0, rq, nullptr);
+                    QaCheck{ob, what + " k"}(*k.o, read_all(cpu_backend(), *k.c), hk, xs, 0, rkv, nullptr);
+                    QaCheck{ob, what + " v"}(*v.o, read_all(cpu_backend(), *v.c), hv, xs, 0, rkv, nullptr);
+                    Pair h = twin(*ob, std::vector<float>((size_t)n * rff, 3.f));
+                    Pair scratch = twin(*ob, std::vector<float>((size_t)n * rff, 0.f));
+                    Pair g = twin(*ob, std::vector<float>((size_t)n * rff, 0.f));
+                    Pair u = twin(*ob, std::vector<float>((size_t)n * rff, 0.f));
+                    if (norm) ob->norm_matmul_swiglu(*h.o, *scratch.o, *og, *ou, *x.o, *on, 1e-5f, *xn.o, n);
+                    else ob->matmul_swiglu(*h.o, *scratch.o, *og, *ou, *x.o, n);
+                    cpu_backend().matmul(*g.c, *cg, *xin, n, false);
+                    cpu_backend().matmul(*u.c, *cu, *xin, n, false);
+                    cpu_backend().swiglu(*h.c, *g.c, *u.c, (size_t)n * rff);
+                    QaCheck{ob, what + " swiglu"}(*h.o, read_all(cpu_backend(), *h.c), hg, xs, 0, rff, nullptr, true, &hu);
+                }
+            }
+        }
+    }
+}

@@ -36,6 +36,12 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
     const char *env_split = std::getenv("EDGELLM_OPENCL_MAX_ALLOC");  // test hook: force splits
     if (env_split && *env_split) max_alloc_ = std::min(max_alloc_, (size_t)std::strtoull(env_split, nullptr, 10));
     tune_ = tuning_for(dev_name_, vendor, driver, device_has_extension(dev_, "cl_khr_subgroups"));
+    if (tune_.dot < 0) {  // int8 dot products: the standard extension, Arm's, NVIDIA's PTX, portable
+        if (device_has_extension(dev_, "cl_khr_integer_dot_product")) tune_.dot = 1;
+        else if (device_has_extension(dev_, "cl_arm_integer_dot_product_accumulate_int8")) tune_.dot = 2;
+        else if (vendor.find("NVIDIA") != std::string::npos) tune_.dot = 3;
+        else tune_.dot = 0;
+    }
     const char *prof = std::getenv("EDGELLM_OPENCL_PROFILE");
     profiling_ = opt.profile || (prof && *prof && *prof != '0');
 
@@ -60,9 +66,11 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
         clReleaseContext(ctx_);
         throw;
     }
-    log_.log(EDGELLM_LOG_INFO, "OpenCL: device %s (%s, driver %s), tuning row %s, sub-groups %s, group-major %s",
-             dev_name_.c_str(), vendor.c_str(), driver.c_str(), tune_.row,
-             tune_.subgroups ? "on" : "off", tune_.gm ? "on" : "off");
+    static const char *const kDot[] = {"portable", "cl_khr_integer_dot_product", "arm_dot_acc", "PTX dp4a"};
+    log_.log(EDGELLM_LOG_INFO,
+             "OpenCL: device %s (%s, driver %s), tuning row %s, sub-groups %s, group-major %s, int8 activations %s (dot: %s)",
+             dev_name_.c_str(), vendor.c_str(), driver.c_str(), tune_.row, tune_.subgroups ? "on" : "off",
+             tune_.gm ? "on" : "off", tune_.qa ? "on" : "off", kDot[tune_.dot]);
 }
 
 ClBackend::~ClBackend() {
@@ -73,7 +81,7 @@ ClBackend::~ClBackend() {
     for (auto &e : events_) clReleaseEvent(e.second);
     // Buffers must go before the context: release members explicitly.
     dummy_ = Mem(); tile_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); xalign_ = Mem(); part_o_ = Mem();
-    part_ml_ = Mem(); inv_freq_ = Mem();
+    part_ml_ = Mem(); inv_freq_ = Mem(); qa_q_ = Mem(); qa_d_ = Mem();
     for (auto &k : kernels_) clReleaseKernel(k.second);
     for (cl_program p : programs_) clReleaseProgram(p);
     if (queue_) clReleaseCommandQueue(queue_);
@@ -81,19 +89,35 @@ ClBackend::~ClBackend() {
 }
 
 void ClBackend::build_programs() {
-    defines_ = strprintf(
-        "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_TEAMS %d\n#define GEMV_ROWS %d\n#define GEMV_UNROLL %d\n"
-        "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
-        "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n#define GM_ROWS %d\n",
-        tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg, tune_.attn_max_chunk, tune_.norm_wg,
-        tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll, tune_.gm_rows);
+    auto make_defines = [this] {
+        defines_ = strprintf(
+            "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_TEAMS %d\n#define GEMV_ROWS %d\n#define GEMV_UNROLL %d\n"
+            "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
+            "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n#define GM_ROWS %d\n"
+            "#define QA_WG %d\n#define DOT_IMPL %d\n",
+            tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg,
+            tune_.attn_max_chunk, tune_.norm_wg, tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll, tune_.gm_rows,
+            tune_.qa_wg, tune_.dot);
+    };
+    make_defines();
     const std::string common = kernel_source("common.cl");
     std::string options = "-cl-mad-enable";
     if (tune_.subgroups) options += " -cl-std=CL2.0";
     for (const char *file : kProgramFiles) {
-        std::string src = defines_ + common + "\n" + kernel_source(file);
         bool cached = false;
-        cl_program p = build_program(ctx_, dev_, src, options, dev_key_, log_, &cached);
+        cl_program p = nullptr;
+        try {
+            p = build_program(ctx_, dev_, defines_ + common + "\n" + kernel_source(file), options, dev_key_, log_, &cached);
+        } catch (const Error &e) {
+            // The int8 dot product (an extension or inline PTX) is the one device-specific construct:
+            // a compiler that rejects it gets the portable form, not a failed backend.
+            if (tune_.dot == 0 || std::strcmp(file, "gemv.cl") != 0) throw;
+            log_.log(EDGELLM_LOG_WARN, "OpenCL: gemv.cl did not build with dot-product variant %d; using the portable one",
+                     tune_.dot);
+            tune_.dot = 0;
+            make_defines();
+            p = build_program(ctx_, dev_, defines_ + common + "\n" + kernel_source(file), options, dev_key_, log_, &cached);
+        }
         programs_.push_back(p);
         log_.log(EDGELLM_LOG_DEBUG, "OpenCL: program %s %s", file, cached ? "from cache" : "built");
         cl_uint nk = 0;

@@ -96,7 +96,9 @@ public:
 
 private:
     cl_kernel kernel(const char *name);
-    template <typename... A> void args(cl_kernel k, const A &...a);
+    template <typename... A> void args(cl_kernel k, const A &...a) { args_from(k, 0, a...); }
+    // Sets arguments first, first + 1, ... of k.
+    template <typename... A> void args_from(cl_kernel k, cl_uint first, const A &...a);
     void launch(const char *name, cl_kernel k, int dims, const size_t *gws, const size_t *lws);
     cl_mem make_buffer(size_t bytes, const void *src, cl_mem_flags flags);
     // A buffer filled through a mapped write: fill(p) writes `bytes` bytes at p.
@@ -106,6 +108,10 @@ private:
     void gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
                  bool accumulate, size_t x_off, size_t y_off);
     void ensure(Mem &m, size_t &cap, size_t bytes);
+    // Whether W takes the int8-activation products (tuning qa, group-major Q4).
+    bool qa_ok(const ClWeight &W) const { return tune_.qa && W.gm && W.type == DType::Q4; }
+    // quant_act: x (n, K) at x_off, optionally RMS-normed with `norm`, into qa_q_ / qa_d_.
+    void quant_act(const Buffer &x, size_t x_off, int n, int K, const Weight *norm, float eps);
     void gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
               bool accumulate, size_t x_off, size_t y_off);
     void gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
@@ -143,13 +149,15 @@ private:
     Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
     Mem part_ml_; size_t part_ml_cap_ = 0;
     std::vector<float> inv_freq_host_;
+    Mem qa_q_; size_t qa_q_cap_ = 0;       // int8 activations (quant_act) and their (d, Σv, Σq)
+    Mem qa_d_; size_t qa_d_cap_ = 0;
     Mem inv_freq_;
 };
 
 // Sets kernel arguments 0.. in order. Scalars must have the kernel's exact type (cl_int, cl_long,
 // cl_float); buffers are cl_mem.
-template <typename... A> void ClBackend::args(cl_kernel k, const A &...a) {
-    cl_uint i = 0;
+template <typename... A> void ClBackend::args_from(cl_kernel k, cl_uint first, const A &...a) {
+    cl_uint i = first;
     const cl_int errs[] = {clSetKernelArg(k, i++, sizeof(A), &a)...};
     for (cl_int e : errs) check(e, "clSetKernelArg");
 }

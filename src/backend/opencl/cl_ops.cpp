@@ -85,13 +85,32 @@ int ClBackend::gm_split(int64_t rows, int64_t G) const {
     return s;
 }
 
+void ClBackend::quant_act(const Buffer &x, size_t x_off, int n, int K, const Weight *norm, float eps) {
+    need(K % 32 == 0 && x.n_floats >= x_off + (size_t)n * K, "quant_act shapes");
+    need(!norm || cw(*norm).cols == K, "quant_act norm size");
+    const size_t G = (size_t)K / 32;
+    ensure(qa_q_, qa_q_cap_, (size_t)n * K);
+    ensure(qa_d_, qa_d_cap_, (size_t)n * G * 16);
+    cl_kernel k = kernel("quant_act");
+    args(k, mem_of(x), (cl_int)x_off, (cl_int)K, (cl_int)(norm != nullptr),
+         norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps, qa_q_.m, qa_d_.m);
+    size_t gws[2] = {round_up(G, (size_t)tune_.qa_wg), (size_t)n}, lws[2] = {(size_t)tune_.qa_wg, 1};
+    launch("quant_act", k, 2, gws, lws);
+}
+
 void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
                         bool accumulate, size_t x_off, size_t y_off) {
-    const std::string kn = std::string("gm_") + fmt_suffix(W.type);
+    const bool qa = qa_ok(W);  // then x is already quantized into qa_q_ / qa_d_ (matmul)
+    const std::string kn = std::string(qa ? "gmq_" : "gm_") + fmt_suffix(W.type);
     cl_kernel k = kernel(kn.c_str());
-    args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
-         (cl_int)W.cols, mem_of(x), (cl_int)x_off, mem_of(y), (cl_int)(y_off + (size_t)c.row0),
-         (cl_int)W.rows, (cl_int)accumulate);
+    if (qa)
+        args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
+             (cl_int)W.cols, qa_q_.m, qa_d_.m, mem_of(y), (cl_int)(y_off + (size_t)c.row0), (cl_int)W.rows,
+             (cl_int)accumulate);
+    else
+        args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
+             (cl_int)W.cols, mem_of(x), (cl_int)x_off, mem_of(y), (cl_int)(y_off + (size_t)c.row0),
+             (cl_int)W.rows, (cl_int)accumulate);
     const size_t S = (size_t)gm_split(c.rows, W.cols / 32), R = (size_t)tune_.gm_wg / S;
     const size_t nb = ((size_t)c.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
     size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
@@ -160,6 +179,11 @@ void ClBackend::matmul(Buffer &y, const Weight &Wb, const Buffer &x, int n, bool
     need(x.n_floats >= x_offset + (size_t)n * (size_t)W.cols, "matmul x too small");
     need(y.n_floats >= y_offset + (size_t)n * (size_t)W.rows, "matmul y too small");
     const bool quant = W.type == DType::Q4 || W.type == DType::Q8_0;
+    if (n <= tune_.gemv_max_n && qa_ok(W)) {  // quantize x once, then every chunk reads it
+        quant_act(x, x_offset, n, (int)W.cols, nullptr, 0.f);
+        for (const WeightChunk &c : W.chunks) gm_gemv(y, W, c, x, n, accumulate, x_offset, y_offset);
+        return;
+    }
     if (n <= tune_.gemv_max_n && quant && x_offset % 4 != 0) {
         // The quantized GEMV kernels load x as aligned float4: move an unaligned slice first.
         const size_t len = (size_t)n * (size_t)W.cols;
@@ -194,16 +218,23 @@ bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, con
     need(x.n_floats >= (size_t)n * A.cols && q.n_floats >= (size_t)n * A.rows &&
          k.n_floats >= (size_t)n * B.rows && v.n_floats >= (size_t)n * C.rows, "matmul_qkv shapes");
     const bool gm = A.gm && B.gm && C.gm;
-    const std::string kn = std::string(gm ? "gm3_" : "gemv3_") + fmt_suffix(A.type);
+    const bool qa = qa_ok(A) && qa_ok(B) && qa_ok(C);
+    const std::string kn = std::string(qa ? "gmq3_" : gm ? "gm3_" : "gemv3_") + fmt_suffix(A.type);
     cl_kernel kk = kernel(kn.c_str());
     auto s = [&](const ClWeight &W) { return W.chunks[0].scales.m ? W.chunks[0].scales.m : dummy_.m; };
     // Without mins the scales buffer (same size) is bound: compilers may load M speculatively.
     auto m = [&](const ClWeight &W) { return W.chunks[0].mins.m ? W.chunks[0].mins.m : s(W); };
+    if (qa) quant_act(x, 0, n, (int)A.cols, norm, eps);
     args(kk, A.chunks[0].data.m, s(A), m(A), (cl_int)A.has_mins, (cl_int)A.rows, mem_of(q),
          B.chunks[0].data.m, s(B), m(B), (cl_int)B.has_mins, (cl_int)B.rows, mem_of(k),
          C.chunks[0].data.m, s(C), m(C), (cl_int)C.has_mins, (cl_int)C.rows, mem_of(v),
-         (cl_int)A.cols, mem_of(x), (cl_int)(norm != nullptr),
-         norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps);
+         (cl_int)A.cols);
+    if (qa) {
+        args_from(kk, 19, qa_q_.m, qa_d_.m);
+    } else {
+        args_from(kk, 19, mem_of(x), (cl_int)(norm != nullptr), norm ? cw(*norm).chunks[0].data.m : dummy_.m,
+                  (cl_float)eps);
+    }
     if (gm) {
         const size_t S = (size_t)gm_split(A.rows + B.rows + C.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
         const size_t RB = R * tune_.gm_rows;  // rows per block
@@ -228,9 +259,21 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
     if (!fusable) return false;
     need(x.n_floats >= (size_t)n * A.cols && out.n_floats >= (size_t)n * A.rows, "matmul_swiglu shapes");
     const bool gm = A.gm && B.gm;
+    const WeightChunk &a = A.chunks[0], &b = B.chunks[0];
+    if (qa_ok(A) && qa_ok(B)) {
+        quant_act(x, 0, n, (int)A.cols, norm, eps);
+        cl_kernel k = kernel("gmq_swiglu_q4");
+        args(k, a.data.m, a.scales.m, a.mins.m ? a.mins.m : a.scales.m, (cl_int)A.has_mins, b.data.m, b.scales.m,
+             b.mins.m ? b.mins.m : b.scales.m, (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols, qa_q_.m, qa_d_.m,
+             mem_of(out));
+        const size_t S = (size_t)gm_split(A.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
+        const size_t nb = ((size_t)A.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
+        size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
+        launch("gmq_swiglu_q4", k, 3, gws, lws);
+        return true;
+    }
     const std::string kn = std::string(gm ? "gm_swiglu_" : "gemv_swiglu_") + fmt_suffix(A.type);
     cl_kernel k = kernel(kn.c_str());
-    const WeightChunk &a = A.chunks[0], &b = B.chunks[0];
     args(k, a.data.m, a.scales.m ? a.scales.m : dummy_.m, a.mins.m ? a.mins.m : (a.scales.m ? a.scales.m : dummy_.m),
          (cl_int)A.has_mins, b.data.m, b.scales.m ? b.scales.m : dummy_.m,
          b.mins.m ? b.mins.m : (b.scales.m ? b.scales.m : dummy_.m), (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols,

@@ -66,6 +66,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.gm_rows = 1;
         t.gm_unroll = 1;
         t.gm_q8 = false;  // Q8_0 through gm measured slower (113 vs 143 tok/s, unroll 4): team kernels
+        t.qa = true;
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";
@@ -109,6 +110,9 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "gm_rows" && v > 0 && v <= 8) t.gm_rows = v;
                 else if (k == "gm_items" && v > 0) t.gm_items = v;
                 else if (k == "gm_max_split" && pow2(v)) t.gm_max_split = v;
+                else if (k == "qa") t.qa = v != 0;
+                else if (k == "qa_wg" && pow2(v) && v <= 1024) t.qa_wg = v;
+                else if (k == "dot" && v >= 0 && v <= 3) t.dot = v;
             }
             pos = e + 1;
         }

@@ -85,3 +85,145 @@ __kernel void attn_reduce(__global float *out, __global const float *part_o,
     }
     out[((long)(t0 + t) * n_head + h) * head_dim + d] = o / L;
 }
+
+// attn_dec: decode attention (a few query tokens) that loads every K and V element once for all
+// the query heads of a GQA group (up to ATTN_QB of them per work-group). Work-group = (chunk c,
+// kv head g x query-head block, token t), ATTN_DWG items, chunk <= ATTN_DCHUNK positions.
+//   scores: items = (position lanes) x (DS dim splits); each reads 16-byte pieces of its K row
+//     (consecutive items: consecutive pieces of one row) and accumulates one dot per query head;
+//   softmax: ATTN_DWG / ATTN_QB items per head, __local trees for max and sum;
+//   V: items = (head_dim / 4 lanes of 4 dims) x (position slices); the slices' partial outputs
+//     are added through __local.
+// Writes the normalised output (one chunk: direct) or partials for attn_reduce, as attn_partial.
+// Grid (n_chunks * ATTN_DWG, n_head_kv * ceil(nq / ATTN_QB), nt), local (ATTN_DWG, 1, 1).
+__kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
+    __global const float *q, __global const half *kc, __global const half *vc,
+    __global float *out, __global float *part_o, __global float *part_ml, int n_head,
+    int n_head_kv, int head_dim, float scale, int pos0, int t0, int chunk, int n_chunks, int direct) {
+    __local float qs[ATTN_QB * HEAD_DIM_MAX];  // scaled queries; later the V slice partials
+    __local float sc[ATTN_QB * ATTN_DCHUNK];   // scores, then softmax numerators [head][pos]
+    __local float p1[ATTN_QB * ATTN_DWG];      // per-item partial dots [item][head]
+    __local float red[ATTN_DWG];
+    __local float ml[2 * ATTN_QB];             // per head: max, sum
+    const int lid = get_local_id(0);
+    const int c = get_group_id(0);
+    const int nq = n_head / n_head_kv;
+    const int n_qblk = (nq + ATTN_QB - 1) / ATTN_QB;
+    const int kvh = get_group_id(1) / n_qblk;
+    const int h0 = kvh * nq + (get_group_id(1) % n_qblk) * ATTN_QB;
+    const int nh = min(ATTN_QB, kvh * nq + nq - h0);
+    const int t = get_global_id(2);
+    const int n_ctx_q = pos0 + t0 + t + 1;
+    const int start = c * chunk;
+    const int end = min(start + chunk, n_ctx_q);
+    const int len = end - start;
+    const int kv_dim = n_head_kv * head_dim;
+    const long pbase = (long)t * n_head;  // partial index of head h: (pbase + h) * n_chunks + c
+    if (len <= 0) {  // uniform per work-group: the chunk lies beyond the token's position
+        for (int i = lid; i < nh * head_dim; i += ATTN_DWG)
+            part_o[((pbase + h0 + i / head_dim) * n_chunks + c) * head_dim + i % head_dim] = 0.f;
+        if (lid < nh) {
+            part_ml[2 * ((pbase + h0 + lid) * n_chunks + c)] = -INFINITY;
+            part_ml[2 * ((pbase + h0 + lid) * n_chunks + c) + 1] = 0.f;
+        }
+        return;
+    }
+    __global const float *qt = q + ((long)(t0 + t) * n_head + h0) * head_dim;
+    for (int i = lid; i < nh * head_dim; i += ATTN_DWG) qs[i] = qt[i] * scale;
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // Scores. DS items share a position (power of two, <= head_dim / 4 pieces of 4 halfs).
+    const int pieces = head_dim / 4;
+    int DS = 1;
+    while (DS * 2 <= ATTN_DWG / max(len, 1) && DS * 2 <= pieces && DS < 8) DS *= 2;
+    const int pl = ATTN_DWG / DS, p = lid / DS, ds = lid % DS;
+    for (int j0 = 0; j0 < len; j0 += pl) {
+        const int j = j0 + p;
+        float acc[ATTN_QB];
+        for (int i = 0; i < ATTN_QB; ++i) acc[i] = 0.f;
+        if (j < len) {
+            __global const half *kr = kc + (long)(start + j) * kv_dim + kvh * head_dim;
+            for (int k = ds; k < pieces; k += DS) {
+                const float4 kv = vload_half4(k, kr);
+                for (int i = 0; i < ATTN_QB; ++i)
+                    if (i < nh) acc[i] += dot(kv, vload4(k, qs + i * head_dim));
+            }
+        }
+        if (DS == 1) {
+            if (j < len)
+                for (int i = 0; i < nh; ++i) sc[i * ATTN_DCHUNK + j] = acc[i];
+        } else {
+            for (int i = 0; i < nh; ++i) p1[lid * ATTN_QB + i] = acc[i];
+            barrier(CLK_LOCAL_MEM_FENCE);
+            if (ds == 0 && j < len)
+                for (int i = 0; i < nh; ++i) {
+                    float s = 0.f;
+                    for (int e = 0; e < DS; ++e) s += p1[(lid + e) * ATTN_QB + i];
+                    sc[i * ATTN_DCHUNK + j] = s;
+                }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // Softmax numerators per head: TPH items per head, a __local tree per quantity.
+    const int TPH = ATTN_DWG / ATTN_QB, hh = lid / TPH, r = lid % TPH;
+    float m = -INFINITY;
+    if (hh < nh)
+        for (int j = r; j < len; j += TPH) m = fmax(m, sc[hh * ATTN_DCHUNK + j]);
+    red[lid] = m;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = TPH / 2; s > 0; s >>= 1) {
+        if (r < s) red[lid] = fmax(red[lid], red[lid + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    m = red[hh * TPH];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float l = 0.f;
+    if (hh < nh)
+        for (int j = r; j < len; j += TPH) {
+            const float e = exp(sc[hh * ATTN_DCHUNK + j] - m);
+            sc[hh * ATTN_DCHUNK + j] = e;
+            l += e;
+        }
+    red[lid] = l;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = TPH / 2; s > 0; s >>= 1) {
+        if (r < s) red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (r == 0 && hh < nh) {
+        ml[2 * hh] = m;
+        ml[2 * hh + 1] = red[lid];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // V: lanes of 4 dims x slices of positions.
+    const int lanes = head_dim / 4, nsl = ATTN_DWG / lanes, ln = lid % lanes, sl = lid / lanes;
+    float4 o[ATTN_QB];
+    for (int i = 0; i < ATTN_QB; ++i) o[i] = (float4)(0.f);
+    if (sl < nsl)
+        for (int j = sl; j < len; j += nsl) {
+            const float4 vv = vload_half4(ln, vc + (long)(start + j) * kv_dim + kvh * head_dim);
+            for (int i = 0; i < ATTN_QB; ++i)
+                if (i < nh) o[i] += sc[i * ATTN_DCHUNK + j] * vv;
+        }
+    for (int s = 1; s < nsl; ++s) {  // slice s hands its partial to slice 0 (qs is free now)
+        if (sl == s)
+            for (int i = 0; i < nh; ++i) vstore4(o[i], ln, qs + i * head_dim);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (sl == 0)
+            for (int i = 0; i < nh; ++i) o[i] += vload4(ln, qs + i * head_dim);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (sl == 0)
+        for (int i = 0; i < nh; ++i) {
+            const int h = h0 + i;
+            if (direct) vstore4(o[i] / ml[2 * i + 1], ln, out + ((long)(t0 + t) * n_head + h) * head_dim);
+            else vstore4(o[i], ln, part_o + ((pbase + h) * n_chunks + c) * head_dim);
+        }
+    if (!direct && lid < nh) {
+        part_ml[2 * ((pbase + h0 + lid) * n_chunks + c)] = ml[2 * lid];
+        part_ml[2 * ((pbase + h0 + lid) * n_chunks + c) + 1] = ml[2 * lid + 1];
+    }
+}

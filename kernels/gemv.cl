@@ -484,45 +484,60 @@ inline int q4_dot_i8(uint4 w, uint4 xl, uint4 xh) {
 }
 
 // x (n, K) at x_off -> per token t and 32-group g: xq[t * K/16 + 2g] (even elements of each 8,
-// as int8) and [.. + 1] (odd ones); xd[t * K/32 + g] = (d, Σv, Σq, 0). Grid (ceil(G / QA_WG) *
-// QA_WG, n), local (QA_WG, 1): one item per group; with the norm, every work-group first sums x²
-// of its token (coalesced).
+// as int8) and [.. + 1] (odd ones); xd[t * K/32 + g] = (d, Σv, Σq, 0). One item per 8 elements
+// (word j of group g: 2 x float4 loads), 4 items per group combine max / sums through __local.
+// Grid (ceil(K / 8 / QA_WG) * QA_WG, n), local (QA_WG, 1). With the norm, every work-group
+// first sums x² of its token (float4 loads, coalesced).
 __kernel void quant_act(__global const float *x, int x_off, int K, int use_norm,
                         __global const float *nw, float eps, __global uint *xq,
                         __global float4 *xd) {
     __local float scratch[QA_WG];
-    const int t = get_global_id(1), G = K / 32;
+    __local float am[QA_WG], sv[QA_WG];
+    __local int sq[QA_WG];
+    const int t = get_global_id(1), G = K / 32, lid = get_local_id(0);
     __global const float *xt = x + x_off + (long)t * K;
     float inv = 1.f;
     if (use_norm) {
         float s = 0.f;
-        for (int i = get_local_id(0); i < K; i += QA_WG) s += xt[i] * xt[i];
+        for (int i = lid; i < K / 4; i += QA_WG) {
+            const float4 v = vload4(i, xt);
+            s += dot(v, v);
+        }
         s = wg_sum(s, scratch, QA_WG);
         inv = rsqrt(s / (float)K + eps);
     }
-    const int g = get_global_id(0);
-    if (g >= G) return;
-    float v[32];
-    float amax = 0.f, sum = 0.f;
-    for (int i = 0; i < 32; ++i) {
-        float e = xt[g * 32 + i];
-        if (use_norm) e = e * inv * nw[g * 32 + i];
-        v[i] = e;
-        amax = fmax(amax, fabs(e));
-        sum += e;
+    const int w = get_global_id(0);  // word pair: group w / 4, word w % 4
+    const bool ok = w < K / 8;
+    float4 a = (float4)(0.f), b = (float4)(0.f);
+    if (ok) {
+        a = vload4(2 * w, xt);
+        b = vload4(2 * w + 1, xt);
+        if (use_norm) {
+            a = a * inv * vload4(2 * w, nw);
+            b = b * inv * vload4(2 * w + 1, nw);
+        }
     }
+    const float4 fa = fmax(fabs(a), fabs(b));
+    am[lid] = fmax(fmax(fa.x, fa.y), fmax(fa.z, fa.w));
+    const float4 s4 = a + b;
+    sv[lid] = (s4.x + s4.y) + (s4.z + s4.w);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int l0 = lid & ~3;
+    const float amax = fmax(fmax(am[l0], am[l0 + 1]), fmax(am[l0 + 2], am[l0 + 3]));
     const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
+    const char4 lo = convert_char4_sat_rte((float4)(a.x, a.z, b.x, b.z) * id);
+    const char4 hi = convert_char4_sat_rte((float4)(a.y, a.w, b.y, b.w) * id);
+    const int4 q4 = convert_int4(lo) + convert_int4(hi);
+    sq[lid] = q4.x + q4.y + q4.z + q4.w;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (!ok) return;
+    const int g = w / 4, j = w % 4;
     __global uint *qg = xq + (long)t * (K / 4) + g * 8;
-    int sq = 0;
-    for (int j = 0; j < 4; ++j) {
-        const char4 lo = convert_char4_sat_rte((float4)(v[8 * j], v[8 * j + 2], v[8 * j + 4], v[8 * j + 6]) * id);
-        const char4 hi = convert_char4_sat_rte((float4)(v[8 * j + 1], v[8 * j + 3], v[8 * j + 5], v[8 * j + 7]) * id);
-        const int4 s4 = convert_int4(lo) + convert_int4(hi);
-        sq += s4.x + s4.y + s4.z + s4.w;
-        qg[j] = as_uint(lo);
-        qg[4 + j] = as_uint(hi);
-    }
-    xd[(long)t * G + g] = (float4)(d, sum, (float)sq, 0.f);
+    qg[j] = as_uint(lo);
+    qg[4 + j] = as_uint(hi);
+    if (j == 0)
+        xd[(long)t * G + g] = (float4)(d, (sv[l0] + sv[l0 + 1]) + (sv[l0 + 2] + sv[l0 + 3]),
+                                       (float)(sq[l0] + sq[l0 + 1] + sq[l0 + 2] + sq[l0 + 3]), 0.f);
 }
 
 // The gm products over quantized x (Q4 only): same work-group shape, layout and reduction as

@@ -47,8 +47,8 @@ std::unique_ptr<Backend> make_tuned(const std::string &tune) {
 }
 
 // The group-major decode path forced on (small work-groups: several K-slices even at small sizes;
-// 3 rows per item: partial blocks at every size).
-const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3";
+// 3 rows per item: partial blocks at every size), with the GQA-sharing decode attention.
+const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3,attn_dec=1,attn_dwg=64";
 
 // The device's default path, then the group-major path forced on; empty without OpenCL.
 std::vector<Backend *> ocl_backends() {
@@ -347,7 +347,8 @@ TEST_CASE("opencl embedding lookup, rms_norm, swiglu, add and copy") {
 
 void case_4(Backend *ob) {  // opencl rope_store_kv and attention (prefill then decode, GQA, split context)
     struct Cfg { int n_head, n_head_kv, head_dim, prompt, steps, n_ctx; };
-    std::vector<Cfg> cfgs = {{4, 2, 8, 7, 3, 16}, {2, 2, 64, 33, 2, 40}, {8, 2, 128, 5, 2, 12}};
+    std::vector<Cfg> cfgs = {{4, 2, 8, 7, 3, 16}, {2, 2, 64, 33, 2, 40}, {8, 2, 128, 5, 2, 12},
+                             {12, 1, 16, 9, 3, 24}};  // 12 query heads per kv head: two head blocks
     if (!small_mode()) cfgs.push_back({4, 1, 64, 300, 3, 700});  // several context chunks
     if (!small_mode()) cfgs.push_back({2, 1, 64, 1, 600, 620});  // long decode
     uint32_t seed = 300;

@@ -94,7 +94,7 @@ void ClBackend::quant_act(const Buffer &x, size_t x_off, int n, int K, const Wei
     cl_kernel k = kernel("quant_act");
     args(k, mem_of(x), (cl_int)x_off, (cl_int)K, (cl_int)(norm != nullptr),
          norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps, qa_q_.m, qa_d_.m);
-    size_t gws[2] = {round_up(G, (size_t)tune_.qa_wg), (size_t)n}, lws[2] = {(size_t)tune_.qa_wg, 1};
+    size_t gws[2] = {round_up((size_t)K / 8, (size_t)tune_.qa_wg), (size_t)n}, lws[2] = {(size_t)tune_.qa_wg, 1};
     launch("quant_act", k, 2, gws, lws);
 }
 
@@ -363,10 +363,13 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
     const size_t qd = (size_t)p.n_head * p.head_dim;
     need(q.n_floats >= (size_t)n * qd && out.n_floats >= (size_t)n * qd, "attention buffers");
     const int ctx = pos0 + n;
+    // Decode (a few tokens): attn_dec shares every K/V load among a GQA group's query heads.
+    const bool dec = tune_.attn_dec && n <= tune_.gemv_max_n;
+    const int max_chunk = dec ? kAttnDecChunk : tune_.attn_max_chunk;
     int n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);
     int chunk = (ctx + n_chunks - 1) / n_chunks;
-    if (chunk > tune_.attn_max_chunk) {
-        n_chunks = (ctx + tune_.attn_max_chunk - 1) / tune_.attn_max_chunk;
+    if (chunk > max_chunk) {
+        n_chunks = (ctx + max_chunk - 1) / max_chunk;
         chunk = (ctx + n_chunks - 1) / n_chunks;
     }
     const int direct = n_chunks == 1;
@@ -377,17 +380,25 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
         ensure(part_o_, part_o_cap_, (size_t)tb * p.n_head * n_chunks * p.head_dim * 4);
         ensure(part_ml_, part_ml_cap_, (size_t)tb * p.n_head * n_chunks * 2 * 4);
     }
-    cl_kernel kp = kernel("attn_partial");
+    const char *kname = dec ? "attn_dec" : "attn_partial";
+    cl_kernel kp = kernel(kname);
     cl_kernel kr = kernel("attn_reduce");
+    const int nq = p.n_head / p.n_head_kv, n_qblk = (nq + kAttnQb - 1) / kAttnQb;
     for (int t0 = 0; t0 < n; t0 += tb) {
         const int nt = std::min(tb, n - t0);
         args(kp, mem_of(q), kv.k[layer].m, kv.v[layer].m, mem_of(out), direct ? dummy_.m : part_o_.m,
              direct ? dummy_.m : part_ml_.m, (cl_int)p.n_head, (cl_int)p.n_head_kv,
              (cl_int)p.head_dim, (cl_float)p.scale, (cl_int)pos0, (cl_int)t0, (cl_int)chunk,
              (cl_int)n_chunks, (cl_int)direct);
-        size_t gws[3] = {(size_t)n_chunks * tune_.attn_wg, (size_t)p.n_head, (size_t)nt};
-        size_t lws[3] = {(size_t)tune_.attn_wg, 1, 1};
-        launch("attn_partial", kp, 3, gws, lws);
+        if (dec) {
+            size_t gws[3] = {(size_t)n_chunks * tune_.attn_dwg, (size_t)p.n_head_kv * n_qblk, (size_t)nt};
+            size_t lws[3] = {(size_t)tune_.attn_dwg, 1, 1};
+            launch(kname, kp, 3, gws, lws);
+        } else {
+            size_t gws[3] = {(size_t)n_chunks * tune_.attn_wg, (size_t)p.n_head, (size_t)nt};
+            size_t lws[3] = {(size_t)tune_.attn_wg, 1, 1};
+            launch(kname, kp, 3, gws, lws);
+        }
         if (!direct) {
             args(kr, mem_of(out), part_o_.m, part_ml_.m, (cl_int)p.n_head, (cl_int)p.head_dim,
                  (cl_int)n_chunks, (cl_int)t0);

@@ -67,6 +67,8 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.gm_unroll = 1;
         t.gm_q8 = false;  // Q8_0 through gm measured slower (113 vs 143 tok/s, unroll 4): team kernels
         t.qa = true;
+        t.qa_wg = 128;
+        t.attn_dec = true;
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";
@@ -111,7 +113,9 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "gm_items" && v > 0) t.gm_items = v;
                 else if (k == "gm_max_split" && pow2(v)) t.gm_max_split = v;
                 else if (k == "qa") t.qa = v != 0;
-                else if (k == "qa_wg" && pow2(v) && v <= 1024) t.qa_wg = v;
+                else if (k == "qa_wg" && pow2(v) && v >= 16 && v <= 1024) t.qa_wg = v;
+                else if (k == "attn_dec") t.attn_dec = v != 0;
+                else if (k == "attn_dwg" && pow2(v) && v >= 64 && v <= 1024) t.attn_dwg = v;
                 else if (k == "dot" && v >= 0 && v <= 3) t.dot = v;
             }
             pos = e + 1;

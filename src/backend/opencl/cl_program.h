@@ -39,8 +39,16 @@ struct Tuning {
     // (one quant_act launch per product input, the RMSNorm folded in) and use int8 dot products.
     bool qa = false;
     int qa_wg = 64;               // work-items per quant_act work-group (one 32-group each)
-    int dot = -1;                 // dot-product implementation (gemv.cl DOT_IMPL); -1: by device
+    int dot = -1;
+    // Decode attention through attn_dec (GQA group shares K/V loads), ATTN_DWG items per group.
+    bool attn_dec = false;
+    int attn_dwg = 128;                 // dot-product implementation (gemv.cl DOT_IMPL); -1: by device
 };
+
+// attn_dec limits (kernels/attention.cl ATTN_QB, ATTN_DCHUNK): query heads per work-group and
+// positions per chunk.
+constexpr int kAttnQb = 8;
+constexpr int kAttnDecChunk = 128;
 
 // Chooses the tuning row for a device by name, vendor and driver version (first match wins).
 Tuning tuning_for(const std::string &name, const std::string &vendor, const std::string &driver,

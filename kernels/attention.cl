@@ -227,3 +227,40 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
         part_ml[2 * ((pbase + h0 + lid) * n_chunks + c) + 1] = ml[2 * lid + 1];
     }
 }
+
+// attn_reduce_q: attn_reduce fused with the int8 quantization of its output for the next
+// product (Wo): one item per 8 consecutive output elements of a token (head_dim % 32 == 0, so a
+// 32-group never straddles two heads). Writes the float output too. Grid (ceil(n_head *
+// head_dim / 8 / QA_WG) * QA_WG, nt), local (QA_WG, 1).
+__kernel void attn_reduce_q(__global float *out, __global const float *part_o,
+                            __global const float *part_ml, int n_head, int head_dim, int n_chunks,
+                            int t0, __global uint *yq, __global float4 *yd) {
+    __local float am[QA_WG], sv[QA_WG];
+    __local int sq[QA_WG];
+    const int w = get_global_id(0), t = get_global_id(1), lid = get_local_id(0);
+    const int K = n_head * head_dim;
+    const bool ok = w < K / 8;
+    float4 a = (float4)(0.f), b = (float4)(0.f);
+    if (ok) {
+        const int h = (8 * w) / head_dim, d0 = (8 * w) % head_dim;
+        const long base = ((long)t * n_head + h) * n_chunks;
+        float M = -INFINITY;
+        for (int c = 0; c < n_chunks; ++c) M = fmax(M, part_ml[2 * (base + c)]);
+        float L = 0.f;
+        for (int c = 0; c < n_chunks; ++c) {
+            const float mc = part_ml[2 * (base + c)];
+            if (mc == -INFINITY) continue;
+            const float e = exp(mc - M);
+            L += e * part_ml[2 * (base + c) + 1];
+            __global const float *po = part_o + (base + c) * head_dim + d0;
+            a += e * vload4(0, po);
+            b += e * vload4(1, po);
+        }
+        a /= L;
+        b /= L;
+        __global float *o = out + (long)(t0 + t) * K + 8 * w;
+        vstore4(a, 0, o);
+        vstore4(b, 1, o);
+    }
+    qa_quant8(a, b, ok, lid, w / 4, w % 4, yq + (long)(t0 + t) * (K / 4), yd + (long)(t0 + t) * (K / 32), am, sv, sq);
+}

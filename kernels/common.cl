@@ -80,3 +80,36 @@ inline float elem_q8(__global const char *W, __global const half *S, long row, i
 }
 inline float elem_f16(__global const half *W, long row, int k, int K) { return vload_half(row * K + k, W); }
 inline float elem_f32(__global const float *W, long row, int k, int K) { return W[row * K + k]; }
+
+// ---- int8 activations (gemv.cl quant_act / gmq_*, attention.cl attn_reduce_q) ----
+// Quantizes 8 consecutive values (a, b) per item into word pair j of 32-group g: xq_t[g*8 + j]
+// (elements 0, 2, 4, 6 as int8) and [g*8 + 4 + j] (1, 3, 5, 7); the item with j == 0 writes
+// xd_t[g] = (d, Σv, Σq, 0). The four items of a group are local ids 4i..4i+3 (lid & ~3), which
+// combine max and sums through am / sv / sq (one float / int per item). Uniform control flow;
+// items with ok == 0 take part in the barriers only.
+inline void qa_quant8(float4 a, float4 b, bool ok, int lid, int g, int j, __global uint *xq_t,
+                      __global float4 *xd_t, __local float *am, __local float *sv, __local int *sq) {
+    if (!ok) a = b = (float4)(0.f);
+    const float4 fa = fmax(fabs(a), fabs(b));
+    am[lid] = fmax(fmax(fa.x, fa.y), fmax(fa.z, fa.w));
+    const float4 s4 = a + b;
+    sv[lid] = (s4.x + s4.y) + (s4.z + s4.w);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int l0 = lid & ~3;
+    const float amax = fmax(fmax(am[l0], am[l0 + 1]), fmax(am[l0 + 2], am[l0 + 3]));
+    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
+    const char4 lo = convert_char4_sat_rte((float4)(a.x, a.z, b.x, b.z) * id);
+    const char4 hi = convert_char4_sat_rte((float4)(a.y, a.w, b.y, b.w) * id);
+    const int4 q4 = convert_int4(lo) + convert_int4(hi);
+    sq[lid] = q4.x + q4.y + q4.z + q4.w;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (ok) {
+        xq_t[g * 8 + j] = as_uint(lo);
+        xq_t[g * 8 + 4 + j] = as_uint(hi);
+        if (j == 0)
+            xd_t[g] = (float4)(d, (sv[l0] + sv[l0 + 1]) + (sv[l0 + 2] + sv[l0 + 3]),
+                               (float)(sq[l0] + sq[l0 + 1] + sq[l0 + 2] + sq[l0 + 3]), 0.f);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);  // am / sv / sq may be reused by the caller
+}
+

@@ -483,18 +483,16 @@ inline int q4_dot_i8(uint4 w, uint4 xl, uint4 xh) {
     return dot4((w.s3 >> 4) & m, xh.s3, s);
 }
 
-// x (n, K) at x_off -> per token t and 32-group g: xq[t * K/16 + 2g] (even elements of each 8,
-// as int8) and [.. + 1] (odd ones); xd[t * K/32 + g] = (d, Σv, Σq, 0). One item per 8 elements
-// (word j of group g: 2 x float4 loads), 4 items per group combine max / sums through __local.
-// Grid (ceil(K / 8 / QA_WG) * QA_WG, n), local (QA_WG, 1). With the norm, every work-group
-// first sums x² of its token (float4 loads, coalesced).
+// x (n, K) at x_off -> per token t and 32-group g: xq[t * K/4 + g*8 ..] and xd[t * K/32 + g]
+// (qa_quant8). One item per 8 elements. Grid (ceil(K / 8 / QA_WG) * QA_WG, n), local (QA_WG, 1).
+// With the norm, v = x * rsqrt(mean x² + eps) * nw: every work-group first sums x² of its token.
 __kernel void quant_act(__global const float *x, int x_off, int K, int use_norm,
                         __global const float *nw, float eps, __global uint *xq,
                         __global float4 *xd) {
     __local float scratch[QA_WG];
     __local float am[QA_WG], sv[QA_WG];
     __local int sq[QA_WG];
-    const int t = get_global_id(1), G = K / 32, lid = get_local_id(0);
+    const int t = get_global_id(1), lid = get_local_id(0);
     __global const float *xt = x + x_off + (long)t * K;
     float inv = 1.f;
     if (use_norm) {
@@ -517,27 +515,7 @@ __kernel void quant_act(__global const float *x, int x_off, int K, int use_norm,
             b = b * inv * vload4(2 * w + 1, nw);
         }
     }
-    const float4 fa = fmax(fabs(a), fabs(b));
-    am[lid] = fmax(fmax(fa.x, fa.y), fmax(fa.z, fa.w));
-    const float4 s4 = a + b;
-    sv[lid] = (s4.x + s4.y) + (s4.z + s4.w);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    const int l0 = lid & ~3;
-    const float amax = fmax(fmax(am[l0], am[l0 + 1]), fmax(am[l0 + 2], am[l0 + 3]));
-    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
-    const char4 lo = convert_char4_sat_rte((float4)(a.x, a.z, b.x, b.z) * id);
-    const char4 hi = convert_char4_sat_rte((float4)(a.y, a.w, b.y, b.w) * id);
-    const int4 q4 = convert_int4(lo) + convert_int4(hi);
-    sq[lid] = q4.x + q4.y + q4.z + q4.w;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (!ok) return;
-    const int g = w / 4, j = w % 4;
-    __global uint *qg = xq + (long)t * (K / 4) + g * 8;
-    qg[j] = as_uint(lo);
-    qg[4 + j] = as_uint(hi);
-    if (j == 0)
-        xd[(long)t * G + g] = (float4)(d, (sv[l0] + sv[l0 + 1]) + (sv[l0 + 2] + sv[l0 + 3]),
-                                       (float)(sq[l0] + sq[l0 + 1] + sq[l0 + 2] + sq[l0 + 3]), 0.f);
+    qa_quant8(a, b, ok, lid, w / 4, w % 4, xq + (long)t * (K / 4), xd + (long)t * (K / 32), am, sv, sq);
 }
 
 // The gm products over quantized x (Q4 only): same work-group shape, layout and reduction as
@@ -646,8 +624,10 @@ __kernel void gmq_swiglu_q4(__global const uint4 *Wa, __global const half *Sa,
                             __global const half *Ma, int hma, __global const uint4 *Wb,
                             __global const half *Sb, __global const half *Mb, int hmb, int rows,
                             int K, __global const uint4 *xq, __global const float4 *xd,
-                            __global float *y) {
+                            __global float *y, int quant, __global uint *yq, __global float4 *yd) {
     __local float red[GM_RED];
+    __local float am[GM_WG], sv[GM_WG];
+    __local int sq[GM_WG];
     const int R = get_local_size(0), t = get_global_id(2), G = K / 32;
     const int row0 = get_group_id(0) * R * GM_ROWS + get_local_id(0);
     float a[GM_ROWS], b[GM_ROWS], ss = 0.f;
@@ -655,9 +635,27 @@ __kernel void gmq_swiglu_q4(__global const uint4 *Wa, __global const half *Sa,
     gmq_acc(Wa, Sa, Ma, hma, Wb, Sb, Mb, hmb, 1, rows, row0, R, G, get_local_id(1),
             get_local_size(1), xq + (long)t * 2 * G, xd + (long)t * G, a, b);
     gm_reduce(a, b, &ss, red);
-    if (get_local_id(1) != 0) return;
+    const int s = get_local_id(1);
     for (int i = 0; i < GM_ROWS; ++i) {
         const int row = row0 + i * R;
-        if (row < rows) y[(long)t * rows + row] = a[i] / (1.f + exp(-a[i])) * b[i];
+        a[i] = a[i] / (1.f + exp(-a[i])) * b[i];
+        if (s == 0 && row < rows) y[(long)t * rows + row] = a[i];
     }
+    if (!quant) return;  // uniform (kernel argument)
+    barrier(CLK_LOCAL_MEM_FENCE);  // gm_reduce's last reads of red are done
+    // Fused quantization of the output for the next product (host: GM_ROWS == 1, R % 32 == 0,
+    // rows % 32 == 0): the R outputs of this block through __local, 8 per item (qa_quant8).
+    if (s == 0) red[get_local_id(0)] = a[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int lid = get_local_id(0) + s * R;
+    const int base = get_group_id(0) * R;  // first row of the block, a multiple of 32
+    const bool ok = lid < R / 8 && base + 8 * lid < rows;
+    float4 va = (float4)(0.f), vb = (float4)(0.f);
+    if (ok) {
+        va = vload4(2 * lid, red);
+        vb = vload4(2 * lid + 1, red);
+    }
+    const int e = base + 8 * lid;
+    qa_quant8(va, vb, ok, lid, e / 32, (e / 8) % 4, yq + (long)t * (rows / 4), yd + (long)t * (rows / 32), am,
+              sv, sq);
 }

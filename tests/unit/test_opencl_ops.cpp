@@ -62,7 +62,9 @@ std::vector<Backend *> ocl_backends() {
             MESSAGE("no OpenCL platform found: OpenCL op tests skipped");
             return bes;
         }
-        bes.push_back(make_tuned("").release());  // a failure here is a test failure (throws)
+        // The device's default path with float activations (qa=0: the int8-activation products
+        // have their own test below, against an emulation of their arithmetic).
+        bes.push_back(make_tuned("qa=0").release());  // a failure here is a test failure (throws)
         bes.push_back(make_tuned(kGmTune).release());
         MESSAGE("OpenCL device: ", bes[0]->device_name());
     }
@@ -408,8 +410,8 @@ TEST_CASE("opencl weights larger than the max allocation are split by rows") {
         MESSAGE("no OpenCL platform found: skipped");
         return;
     }
-    for (const char *tune : {"", kGmTune}) {
-        INFO("path: ", std::string(*tune ? tune : "device default"));
+    for (const char *tune : {"qa=0", kGmTune}) {
+        INFO("path: ", std::string(tune));
         setenv("EDGELLM_OPENCL_MAX_ALLOC", "1000", 1);
         std::unique_ptr<Backend> ob;
         try {
@@ -650,6 +652,86 @@ TEST_CASE("opencl int8-activation (qa) products match an int8 emulation and the 
                     QaCheck{ob, what + " swiglu"}(*h.o, read_all(cpu_backend(), *h.c), hg, xs, 0, rff, nullptr, true, &hu);
                 }
             }
+        }
+    }
+}
+
+TEST_CASE("opencl int8 activations quantized by their producers (SwiGLU, attention) feed the next product") {
+    if (list_opencl_devices().empty()) {
+        MESSAGE("no OpenCL platform found: skipped");
+        return;
+    }
+    // One row per item and one K-slice (gm_items=1): blocks of 64 whole rows, so gmq_swiglu_q4
+    // quantizes its output; attention split into chunks of 8: attn_reduce_q quantizes.
+    std::unique_ptr<Backend> obp = make_tuned("gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8");
+    Backend *ob = obp.get();
+    uint32_t seed = 700;
+    for (bool mins : {false, true}) {
+        const int K = 128, F = 192, D = 40;
+        QTensor tg = rand_tensor(DType::Q4, F, K, mins, seed++), tu = rand_tensor(DType::Q4, F, K, mins, seed++),
+                td = rand_tensor(DType::Q4, D, F, mins, seed++);
+        QTensor hd = clone(td);
+        auto og = ob->upload_matrix(std::move(tg)), ou = ob->upload_matrix(std::move(tu)),
+             od = ob->upload_matrix(std::move(td));
+        auto cd = cpu_backend().upload_matrix(clone(hd));
+        for (int n : {1, 2}) {
+            for (bool interrupt : {false, true}) {
+                const std::string what = std::string(mins ? "q4+mins" : "q4") + " n=" + std::to_string(n) +
+                                         (interrupt ? " (another op in between)" : "");
+                Pair x = twin(*ob, rand_vec((size_t)n * K, seed++, -2.f, 2.f));
+                Pair h = twin(*ob, std::vector<float>((size_t)n * F, 0.f));
+                Pair scratch = twin(*ob, std::vector<float>((size_t)n * F, 0.f));
+                Pair y = twin(*ob, std::vector<float>((size_t)n * D, 0.f));  // (a write: before)
+                ob->matmul_swiglu(*h.o, *scratch.o, *og, *ou, *x.o, n);
+                if (interrupt) ob->copy(*scratch.o, *x.o, 4);
+                ob->matmul(*y.o, *od, *h.o, n, false);
+                // Emulation over the SwiGLU output as the device wrote it (float).
+                std::vector<float> hv = read_all(*ob, *h.o);
+                cpu_backend().write(*h.c, hv.data(), hv.size());
+                cpu_backend().matmul(*y.c, *cd, *h.c, n, false);
+                std::vector<QaX> xs;
+                for (int t = 0; t < n; ++t) xs.push_back(qa_quant(&hv[(size_t)t * F], F, nullptr, 0.f));
+                QaCheck{ob, what + " swiglu -> down"}(*y.o, read_all(cpu_backend(), *y.c), hd, xs, 0, D, nullptr);
+            }
+        }
+        // Attention (4 query heads over 2 kv heads, head_dim 32) -> Wo.
+        const int nh = 4, nkv = 2, hdim = 32, qd = nh * hdim, kvd = nkv * hdim, ctx = 30;
+        ModelConfig mc;
+        mc.head_dim = hdim;
+        mc.rope_theta = 10000.f;
+        std::vector<float> inv = rope_inv_freq(mc);
+        RopeParams rp;
+        rp.head_dim = hdim;
+        rp.n_head = nh;
+        rp.n_head_kv = nkv;
+        rp.inv_freq = &inv;
+        AttentionParams ap;
+        ap.n_head = nh;
+        ap.n_head_kv = nkv;
+        ap.head_dim = hdim;
+        ap.scale = 1.f / std::sqrt((float)hdim);
+        QTensor to = rand_tensor(DType::Q4, 48, qd, mins, seed++);
+        QTensor ho = clone(to);
+        auto oo = ob->upload_matrix(std::move(to));
+        auto co = cpu_backend().upload_matrix(clone(ho));
+        auto ko = ob->alloc_kv(1, ctx, kvd);
+        for (int pos = 0; pos < ctx; ++pos) {
+            Pair q = twin(*ob, rand_vec((size_t)qd, seed++, -2.f, 2.f));
+            Pair k = twin(*ob, rand_vec((size_t)kvd, seed++, -2.f, 2.f));
+            Pair v = twin(*ob, rand_vec((size_t)kvd, seed++));
+            ob->rope_store_kv(*q.o, *k.o, *v.o, *ko, 0, pos, 1, rp);
+            Pair out = twin(*ob, std::vector<float>((size_t)qd, 0.f));
+            Pair y = twin(*ob, rand_vec(48, seed++));
+            std::vector<float> before = read_all(*ob, *y.o);
+            ob->attention(*out.o, *q.o, *ko, 0, pos, 1, ap);
+            ob->matmul(*y.o, *oo, *out.o, 1, true);
+            std::vector<float> av = read_all(*ob, *out.o);
+            cpu_backend().write(*out.c, av.data(), av.size());
+            cpu_backend().write(*y.c, before.data(), before.size());
+            cpu_backend().matmul(*y.c, *co, *out.c, 1, true);
+            std::vector<QaX> xs = {qa_quant(av.data(), qd, nullptr, 0.f)};
+            QaCheck{ob, std::string(mins ? "q4+mins" : "q4") + " attention -> Wo at " + std::to_string(pos)}(
+                *y.o, read_all(cpu_backend(), *y.c), ho, xs, 0, 48, &before);
         }
     }
 }

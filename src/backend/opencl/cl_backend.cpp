@@ -81,7 +81,7 @@ ClBackend::~ClBackend() {
     for (auto &e : events_) clReleaseEvent(e.second);
     // Buffers must go before the context: release members explicitly.
     dummy_ = Mem(); tile_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); xalign_ = Mem(); part_o_ = Mem();
-    part_ml_ = Mem(); inv_freq_ = Mem(); qa_q_ = Mem(); qa_d_ = Mem();
+    part_ml_ = Mem(); inv_freq_ = Mem(); qa_q_[0] = Mem(); qa_q_[1] = Mem(); qa_d_[0] = Mem(); qa_d_[1] = Mem();
     for (auto &k : kernels_) clReleaseKernel(k.second);
     for (cl_program p : programs_) clReleaseProgram(p);
     if (queue_) clReleaseCommandQueue(queue_);
@@ -160,7 +160,14 @@ void ClBackend::launch(const char *name, cl_kernel k, int dims, const size_t *gw
                                         profiling_ ? &ev : nullptr);
     if (err != CL_SUCCESS) throw_cl(err, strprintf("clEnqueueNDRangeKernel(%s)", name).c_str());
     ++launches_;
+    ++mods_;
     if (ev) events_.emplace_back(name, ev);
+    // Hand queued work to the device every few launches, so that it starts while the host is
+    // still enqueueing the rest of the token (drivers may hold commands until a flush).
+    if (tune_.flush_every > 0 && ++since_flush_ >= tune_.flush_every) {
+        clFlush(queue_);
+        since_flush_ = 0;
+    }
 }
 
 template <typename Fill> cl_mem ClBackend::make_buffer_fill(size_t bytes, Fill fill, cl_mem_flags flags) {
@@ -305,6 +312,7 @@ void ClBackend::write(Buffer &dst, const float *src, size_t n, size_t offset) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n == 0) return;
     if (offset + n > dst.n_floats) fail(EDGELLM_ERR_INTERNAL, "OpenCL: write past buffer end");
+    ++mods_;
     check(clEnqueueWriteBuffer(queue_, static_cast<ClBuffer &>(dst).mem.m, CL_TRUE, offset * 4, n * 4,
                                src, 0, nullptr, nullptr), "clEnqueueWriteBuffer");
 }

@@ -112,6 +112,9 @@ private:
     bool qa_ok(const ClWeight &W) const { return tune_.qa && W.gm && W.type == DType::Q4; }
     // quant_act: x (n, K) at x_off, optionally RMS-normed with `norm`, into qa_q_ / qa_d_.
     void quant_act(const Buffer &x, size_t x_off, int n, int K, const Weight *norm, float eps);
+    void ensure_qa(int set, int n, int K);
+    // Records that set 1 now holds `x` (n, K) at off, quantized.
+    void set_qa_pending(const Buffer &x, size_t off, int n, int K);
     void gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
               bool accumulate, size_t x_off, size_t y_off);
     void gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
@@ -138,6 +141,7 @@ private:
     std::map<std::string, cl_kernel> kernels_;
     std::recursive_mutex mu_;  // ops may come from sessions on different threads
     uint64_t launches_ = 0;
+    int since_flush_ = 0;  // launches since the last clFlush (tuning flush_every)
     std::vector<std::pair<std::string, cl_event>> events_;
     std::map<std::string, OpenClKernelTime> profile_;
 
@@ -149,8 +153,19 @@ private:
     Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
     Mem part_ml_; size_t part_ml_cap_ = 0;
     std::vector<float> inv_freq_host_;
-    Mem qa_q_; size_t qa_q_cap_ = 0;       // int8 activations (quant_act) and their (d, Σv, Σq)
-    Mem qa_d_; size_t qa_d_cap_ = 0;
+    // int8 activations and their per-group (d, Σv, Σq): set 0 written by quant_act, set 1 by the
+    // fused producers (gmq_swiglu_q4, attn_reduce_q), which read set 0; qa_cur_ is the set the
+    // products read. qa_pending_: a producer's quantized output not yet claimed by a product.
+    Mem qa_q_[2], qa_d_[2];
+    size_t qa_q_cap_[2] = {0, 0}, qa_d_cap_[2] = {0, 0};
+    int qa_cur_ = 0;
+    struct QaPending {
+        cl_mem buf = nullptr;  // the float buffer whose contents set 1 holds, quantized
+        size_t off = 0;
+        int n = 0, K = 0;
+        uint64_t mods = 0;     // mods_ right after the producer: valid while nothing else ran
+    } qa_pending_;
+    uint64_t mods_ = 0;  // enqueued commands that write device memory (launches, copies, writes)
     Mem inv_freq_;
 };
 

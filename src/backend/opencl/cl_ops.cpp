@@ -45,6 +45,7 @@ void ClBackend::embed(Buffer &out, const Weight &table, const int32_t *tokens, i
     const cl_int K = (cl_int)W.cols;
     if (W.chunks.size() == 1 && n > 1) {
         ensure(tokens_, tokens_cap_, (size_t)n * 4);
+        ++mods_;
         check(clEnqueueWriteBuffer(queue_, tokens_.m, CL_TRUE, 0, (size_t)n * 4, tokens, 0, nullptr, nullptr),
               "clEnqueueWriteBuffer(tokens)");
         const WeightChunk &c = W.chunks[0];
@@ -88,14 +89,32 @@ int ClBackend::gm_split(int64_t rows, int64_t G) const {
 void ClBackend::quant_act(const Buffer &x, size_t x_off, int n, int K, const Weight *norm, float eps) {
     need(K % 32 == 0 && x.n_floats >= x_off + (size_t)n * K, "quant_act shapes");
     need(!norm || cw(*norm).cols == K, "quant_act norm size");
-    const size_t G = (size_t)K / 32;
-    ensure(qa_q_, qa_q_cap_, (size_t)n * K);
-    ensure(qa_d_, qa_d_cap_, (size_t)n * G * 16);
+    const QaPending p = qa_pending_;
+    qa_pending_ = QaPending();
+    if (!norm && p.buf == mem_of(x) && p.off == x_off && p.n == n && p.K == K && p.mods == mods_) {
+        qa_cur_ = 1;  // the producer of x quantized it already
+        return;
+    }
+    ensure_qa(0, n, K);
+    qa_cur_ = 0;
     cl_kernel k = kernel("quant_act");
     args(k, mem_of(x), (cl_int)x_off, (cl_int)K, (cl_int)(norm != nullptr),
-         norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps, qa_q_.m, qa_d_.m);
+         norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps, qa_q_[0].m, qa_d_[0].m);
     size_t gws[2] = {round_up((size_t)K / 8, (size_t)tune_.qa_wg), (size_t)n}, lws[2] = {(size_t)tune_.qa_wg, 1};
     launch("quant_act", k, 2, gws, lws);
+}
+
+void ClBackend::ensure_qa(int set, int n, int K) {
+    ensure(qa_q_[set], qa_q_cap_[set], (size_t)n * K);
+    ensure(qa_d_[set], qa_d_cap_[set], (size_t)n * (K / 32) * 16);
+}
+
+void ClBackend::set_qa_pending(const Buffer &x, size_t off, int n, int K) {
+    qa_pending_.buf = mem_of(x);
+    qa_pending_.off = off;
+    qa_pending_.n = n;
+    qa_pending_.K = K;
+    qa_pending_.mods = mods_;
 }
 
 void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
@@ -105,7 +124,7 @@ void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, cons
     cl_kernel k = kernel(kn.c_str());
     if (qa)
         args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
-             (cl_int)W.cols, qa_q_.m, qa_d_.m, mem_of(y), (cl_int)(y_off + (size_t)c.row0), (cl_int)W.rows,
+             (cl_int)W.cols, qa_q_[qa_cur_].m, qa_d_[qa_cur_].m, mem_of(y), (cl_int)(y_off + (size_t)c.row0), (cl_int)W.rows,
              (cl_int)accumulate);
     else
         args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
@@ -167,6 +186,7 @@ void ClBackend::gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const B
         if (st != clblast::StatusCode::kSuccess)
             fail(EDGELLM_ERR_DEVICE, "CLBlast Gemm (%zu x %d x %zu) failed: status %d", nr, n, K, (int)st);
         ++launches_;
+        ++mods_;
         if (ev) events_.emplace_back("clblast_sgemm", ev);
     }
 }
@@ -188,6 +208,7 @@ void ClBackend::matmul(Buffer &y, const Weight &Wb, const Buffer &x, int n, bool
         // The quantized GEMV kernels load x as aligned float4: move an unaligned slice first.
         const size_t len = (size_t)n * (size_t)W.cols;
         ensure(xalign_, xalign_cap_, len * 4);
+        ++mods_;
         check(clEnqueueCopyBuffer(queue_, mem_of(x), xalign_.m, x_offset * 4, 0, len * 4, 0, nullptr, nullptr),
               "clEnqueueCopyBuffer");
         ClBuffer tmp;
@@ -230,7 +251,7 @@ bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, con
          C.chunks[0].data.m, s(C), m(C), (cl_int)C.has_mins, (cl_int)C.rows, mem_of(v),
          (cl_int)A.cols);
     if (qa) {
-        args_from(kk, 19, qa_q_.m, qa_d_.m);
+        args_from(kk, 19, qa_q_[qa_cur_].m, qa_d_[qa_cur_].m);
     } else {
         args_from(kk, 19, mem_of(x), (cl_int)(norm != nullptr), norm ? cw(*norm).chunks[0].data.m : dummy_.m,
                   (cl_float)eps);
@@ -264,12 +285,17 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
         quant_act(x, 0, n, (int)A.cols, norm, eps);
         cl_kernel k = kernel("gmq_swiglu_q4");
         args(k, a.data.m, a.scales.m, a.mins.m ? a.mins.m : a.scales.m, (cl_int)A.has_mins, b.data.m, b.scales.m,
-             b.mins.m ? b.mins.m : b.scales.m, (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols, qa_q_.m, qa_d_.m,
-             mem_of(out));
+             b.mins.m ? b.mins.m : b.scales.m, (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols,
+             qa_q_[qa_cur_].m, qa_d_[qa_cur_].m, mem_of(out));
         const size_t S = (size_t)gm_split(A.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
+        // Quantize the output for W_down in the same launch when each block is whole 32-groups.
+        const bool fq = tune_.gm_rows == 1 && R % 32 == 0 && A.rows % 32 == 0;
+        if (fq) ensure_qa(1, n, (int)A.rows);
+        args_from(k, 13, (cl_int)fq, fq ? qa_q_[1].m : dummy_.m, fq ? qa_d_[1].m : dummy_.m);
         const size_t nb = ((size_t)A.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
         size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
         launch("gmq_swiglu_q4", k, 3, gws, lws);
+        if (fq) set_qa_pending(out, 0, n, (int)A.rows);
         return true;
     }
     const std::string kn = std::string(gm ? "gm_swiglu_" : "gemv_swiglu_") + fmt_suffix(A.type);
@@ -381,6 +407,9 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
         ensure(part_ml_, part_ml_cap_, (size_t)tb * p.n_head * n_chunks * 2 * 4);
     }
     const char *kname = dec ? "attn_dec" : "attn_partial";
+    // With int8 activations, the reduction quantizes the output for Wo (all tokens in one pass).
+    const bool rq = tune_.qa && tune_.gm && dec && tb == n && p.head_dim % 32 == 0;
+    if (rq && !direct) ensure_qa(1, n, (int)qd);
     cl_kernel kp = kernel(kname);
     cl_kernel kr = kernel("attn_reduce");
     const int nq = p.n_head / p.n_head_kv, n_qblk = (nq + kAttnQb - 1) / kAttnQb;
@@ -399,13 +428,20 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
             size_t lws[3] = {(size_t)tune_.attn_wg, 1, 1};
             launch(kname, kp, 3, gws, lws);
         }
-        if (!direct) {
+        if (!direct && rq) {  // the reduction also quantizes the output for the Wo product
+            cl_kernel kq = kernel("attn_reduce_q");
+            args(kq, mem_of(out), part_o_.m, part_ml_.m, (cl_int)p.n_head, (cl_int)p.head_dim, (cl_int)n_chunks,
+                 (cl_int)t0, qa_q_[1].m, qa_d_[1].m);
+            size_t g2[2] = {round_up(qd / 8, (size_t)tune_.qa_wg), (size_t)nt}, l2[2] = {(size_t)tune_.qa_wg, 1};
+            launch("attn_reduce_q", kq, 2, g2, l2);
+        } else if (!direct) {
             args(kr, mem_of(out), part_o_.m, part_ml_.m, (cl_int)p.n_head, (cl_int)p.head_dim,
                  (cl_int)n_chunks, (cl_int)t0);
             size_t g2[3] = {(size_t)p.head_dim, (size_t)p.n_head, (size_t)nt};
             launch("attn_reduce", kr, 3, g2, nullptr);
         }
     }
+    if (!direct && rq) set_qa_pending(out, 0, n, (int)qd);
 }
 
 void ClBackend::swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) {
@@ -432,6 +468,7 @@ void ClBackend::copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n == 0) return;
     need(dst.n_floats >= dst_offset + n && src.n_floats >= src_offset + n, "copy sizes");
+    ++mods_;
     check(clEnqueueCopyBuffer(queue_, mem_of(src), mem_of(dst), src_offset * 4, dst_offset * 4, n * 4, 0,
                               nullptr, nullptr), "clEnqueueCopyBuffer");
 }

@@ -42,7 +42,8 @@ struct Tuning {
     int dot = -1;
     // Decode attention through attn_dec (GQA group shares K/V loads), ATTN_DWG items per group.
     bool attn_dec = false;
-    int attn_dwg = 128;                 // dot-product implementation (gemv.cl DOT_IMPL); -1: by device
+    int attn_dwg = 128;
+    int flush_every = 0;  // clFlush after this many launches (0: only where the host waits)                 // dot-product implementation (gemv.cl DOT_IMPL); -1: by device
 };
 
 // attn_dec limits (kernels/attention.cl ATTN_QB, ATTN_DCHUNK): query heads per work-group and

@@ -99,12 +99,15 @@ __kernel void attn_reduce(__global float *out, __global const float *part_o,
 __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     __global const float *q, __global const half *kc, __global const half *vc,
     __global float *out, __global float *part_o, __global float *part_ml, int n_head,
-    int n_head_kv, int head_dim, float scale, int pos0, int t0, int chunk, int n_chunks, int direct) {
+    int n_head_kv, int head_dim, float scale, int pos0, int t0, int chunk, int n_chunks, int direct,
+    int quant, __global uint *yq, __global float4 *yd) {
     __local float qs[ATTN_QB * HEAD_DIM_MAX];  // scaled queries; later the V slice partials
     __local float sc[ATTN_QB * ATTN_DCHUNK];   // scores, then softmax numerators [head][pos]
     __local float p1[ATTN_QB * ATTN_DWG];      // per-item partial dots [item][head]
     __local float red[ATTN_DWG];
     __local float ml[2 * ATTN_QB];             // per head: max, sum
+    __local float am[ATTN_DWG], sv[ATTN_DWG];
+    __local int sq[ATTN_DWG];
     const int lid = get_local_id(0);
     const int c = get_group_id(0);
     const int nq = n_head / n_head_kv;
@@ -225,6 +228,25 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     if (!direct && lid < nh) {
         part_ml[2 * ((pbase + h0 + lid) * n_chunks + c)] = ml[2 * lid];
         part_ml[2 * ((pbase + h0 + lid) * n_chunks + c) + 1] = ml[2 * lid + 1];
+    }
+    if (!(direct && quant)) return;  // uniform
+    // One chunk and int8 activations: quantize this block's outputs for the Wo product
+    // (head_dim % 32 == 0: the host checks), 8 values per item through __local.
+    if (sl == 0)
+        for (int i = 0; i < nh; ++i) vstore4(o[i] / ml[2 * i + 1], ln, qs + i * head_dim);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int K = n_head * head_dim, nv = nh * head_dim / 8;
+    for (int w0 = 0; w0 < nv; w0 += ATTN_DWG) {
+        const int w = w0 + lid;
+        const bool ok = w < nv;
+        float4 a = (float4)(0.f), b = (float4)(0.f);
+        if (ok) {
+            a = vload4(2 * w, qs);
+            b = vload4(2 * w + 1, qs);
+        }
+        const int e = h0 * head_dim + 8 * w;
+        qa_quant8(a, b, ok, lid, e / 32, (e / 8) % 4, yq + (long)(t0 + t) * (K / 4), yd + (long)(t0 + t) * (K / 32),
+                  am, sv, sq);
     }
 }
 

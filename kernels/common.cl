@@ -86,30 +86,73 @@ inline float elem_f32(__global const float *W, long row, int k, int K) { return 
 // (elements 0, 2, 4, 6 as int8) and [g*8 + 4 + j] (1, 3, 5, 7); the item with j == 0 writes
 // xd_t[g] = (d, Σv, Σq, 0). The four items of a group are local ids 4i..4i+3 (lid & ~3), which
 // combine max and sums through am / sv / sq (one float / int per item). Uniform control flow;
-// items with ok == 0 take part in the barriers only.
-inline void qa_quant8(float4 a, float4 b, bool ok, int lid, int g, int j, __global uint *xq_t,
-                      __global float4 *xd_t, __local float *am, __local float *sv, __local int *sq) {
-    if (!ok) a = b = (float4)(0.f);
-    const float4 fa = fmax(fabs(a), fabs(b));
-    am[lid] = fmax(fmax(fa.x, fa.y), fmax(fa.z, fa.w));
-    const float4 s4 = a + b;
-    sv[lid] = (s4.x + s4.y) + (s4.z + s4.w);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    const int l0 = lid & ~3;
-    const float amax = fmax(fmax(am[l0], am[l0 + 1]), fmax(am[l0 + 2], am[l0 + 3]));
-    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
-    const char4 lo = convert_char4_sat_rte((float4)(a.x, a.z, b.x, b.z) * id);
-    const char4 hi = convert_char4_sat_rte((float4)(a.y, a.w, b.y, b.w) * id);
-    const int4 q4 = convert_int4(lo) + convert_int4(hi);
-    sq[lid] = q4.x + q4.y + q4.z + q4.w;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (ok) {
-        xq_t[g * 8 + j] = as_uint(lo);
-        xq_t[g * 8 + 4 + j] = as_uint(hi);
-        if (j == 0)
-            xd_t[g] = (float4)(d, (sv[l0] + sv[l0 + 1]) + (sv[l0 + 2] + sv[l0 + 3]),
-                               (float)(sq[l0] + sq[l0 + 1] + sq[l0 + 2] + sq[l0 + 3]), 0.f);
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);  // am / sv / sq may be reused by the caller
+// items with ok == 0 take part in the barriers only. qa_quant8: global destination, qa_quant8_l:
+// __local.
+#define QA_QUANT8(NAME, AS)                                                                        \
+inline void NAME(float4 a, float4 b, bool ok, int lid, int g, int j, AS uint *xq_t, AS float4 *xd_t, \
+                 __local float *am, __local float *sv, __local int *sq) {                          \
+    if (!ok) a = b = (float4)(0.f);                                                                \
+    const float4 fa = fmax(fabs(a), fabs(b));                                                      \
+    am[lid] = fmax(fmax(fa.x, fa.y), fmax(fa.z, fa.w));                                            \
+    const float4 s4 = a + b;                                                                       \
+    sv[lid] = (s4.x + s4.y) + (s4.z + s4.w);                                                       \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
+    const int l0 = lid & ~3;                                                                       \
+    const float amax = fmax(fmax(am[l0], am[l0 + 1]), fmax(am[l0 + 2], am[l0 + 3]));               \
+    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;                                    \
+    const char4 lo = convert_char4_sat_rte((float4)(a.x, a.z, b.x, b.z) * id);                     \
+    const char4 hi = convert_char4_sat_rte((float4)(a.y, a.w, b.y, b.w) * id);                     \
+    const int4 q4 = convert_int4(lo) + convert_int4(hi);                                           \
+    sq[lid] = q4.x + q4.y + q4.z + q4.w;                                                           \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
+    if (ok) {                                                                                      \
+        xq_t[g * 8 + j] = as_uint(lo);                                                             \
+        xq_t[g * 8 + 4 + j] = as_uint(hi);                                                         \
+        if (j == 0)                                                                                \
+            xd_t[g] = (float4)(d, (sv[l0] + sv[l0 + 1]) + (sv[l0 + 2] + sv[l0 + 3]),               \
+                               (float)(sq[l0] + sq[l0 + 1] + sq[l0 + 2] + sq[l0 + 3]), 0.f);       \
+    }                                                                                              \
+    barrier(CLK_LOCAL_MEM_FENCE); /* am, sv, sq reusable */                                        \
 }
+QA_QUANT8(qa_quant8, __global)
+QA_QUANT8(qa_quant8_l, __local)
 
+// The RMSNorm (use_norm) and quantization of one token's x (K floats) by a whole work-group
+// (1-D or 2-D, flattened ids, a power-of-two size) into __local xql / xdl, the layout quant_act
+// writes: the products' prologue, instead of a quant_act launch. scr / am / sv / sq: one value
+// per item. Uniform control flow.
+inline void qa_prologue(__global const float *xt, int use_norm, __global const float *nw, float eps,
+                        int K, __local uint *xql, __local float4 *xdl, __local float *scr,
+                        __local float *am, __local float *sv, __local int *sq) {
+    const int lid = get_local_id(0) + get_local_id(1) * get_local_size(0);
+    const int wgs = get_local_size(0) * get_local_size(1);
+    float inv = 1.f;
+    if (use_norm) {
+        float s = 0.f;
+        for (int i = lid; i < K / 4; i += wgs) {
+            const float4 v = vload4(i, xt);
+            s += dot(v, v);
+        }
+        scr[lid] = s;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int st = wgs / 2; st > 0; st >>= 1) {
+            if (lid < st) scr[lid] += scr[lid + st];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        inv = rsqrt(scr[0] / (float)K + eps);
+    }
+    for (int w0 = 0; w0 < K / 8; w0 += wgs) {
+        const int w = w0 + lid;
+        const bool ok = w < K / 8;
+        float4 a = (float4)(0.f), b = (float4)(0.f);
+        if (ok) {
+            a = vload4(2 * w, xt);
+            b = vload4(2 * w + 1, xt);
+            if (use_norm) {
+                a = a * inv * vload4(2 * w, nw);
+                b = b * inv * vload4(2 * w + 1, nw);
+            }
+        }
+        qa_quant8_l(a, b, ok, lid, w / 4, w % 4, xql, xdl, am, sv, sq);
+    }
+}

@@ -521,51 +521,54 @@ __kernel void quant_act(__global const float *x, int x_off, int K, int use_norm,
 // The gm products over quantized x (Q4 only): same work-group shape, layout and reduction as
 // gm_*_q4. Per group: Q4 without mins d_w d_x (Σ q_w q_x - 8 Σ q_x) (integers exact), with mins
 // d_w d_x Σ q_w q_x + m Σv.
-inline void gmq_acc(__global const uint4 *WA, __global const half *SA, __global const half *MA,
-                    int hma, __global const uint4 *WB, __global const half *SB,
-                    __global const half *MB, int hmb, int two, int rows, int row0, int R, int G,
-                    int s, int ns, __global const uint4 *xq, __global const float4 *xd, float *acc,
-                    float *bcc) {
-    long rr[GM_ROWS];
-    for (int i = 0; i < GM_ROWS; ++i) rr[i] = min(row0 + i * R, rows - 1);
-    for (int g0 = s * GM_UNROLL; g0 < G; g0 += ns * GM_UNROLL) {
-        uint4 wa[GM_UNROLL * GM_ROWS], wb[GM_UNROLL * GM_ROWS];
-        float da[GM_UNROLL * GM_ROWS], ma[GM_UNROLL * GM_ROWS];
-        float db[GM_UNROLL * GM_ROWS], mb[GM_UNROLL * GM_ROWS];
-        for (int u = 0; u < GM_UNROLL; ++u) {
-            const long gb = (long)min(g0 + u, G - 1) * rows;
-            for (int i = 0; i < GM_ROWS; ++i) {
-                const long gi = gb + rr[i];
-                const int k = u * GM_ROWS + i;
-                wa[k] = WA[gi];
-                da[k] = vload_half(gi, SA);
-                ma[k] = hma ? vload_half(gi, MA) : 0.f;
-                if (two) {
-                    wb[k] = WB[gi];
-                    db[k] = vload_half(gi, SB);
-                    mb[k] = hmb ? vload_half(gi, MB) : 0.f;
-                }
-            }
-        }
-        for (int u = 0; u < GM_UNROLL; ++u) {
-            const int g = g0 + u;
-            if (g >= G) break;
-            const uint4 xl = xq[2 * g], xh = xq[2 * g + 1];
-            const float4 dd = xd[g];
-            for (int i = 0; i < GM_ROWS; ++i) {
-                const int k = u * GM_ROWS + i;
-                const int sa = q4_dot_i8(wa[k], xl, xh);
-                acc[i] += hma ? da[k] * dd.x * (float)sa + ma[k] * dd.y
-                              : da[k] * dd.x * ((float)sa - 8.f * dd.z);
-                if (two) {
-                    const int sb = q4_dot_i8(wb[k], xl, xh);
-                    bcc[i] += hmb ? db[k] * dd.x * (float)sb + mb[k] * dd.y
-                                  : db[k] * dd.x * ((float)sb - 8.f * dd.z);
-                }
-            }
-        }
-    }
+#define GMQ_ACC(NAME, AS)                                                                          \
+inline void NAME(__global const uint4 *WA, __global const half *SA, __global const half *MA, int hma,   \
+                 __global const uint4 *WB, __global const half *SB, __global const half *MB, int hmb,   \
+                 int two, int rows, int row0, int R, int G, int s, int ns, AS const uint4 *xq,          \
+                 AS const float4 *xd, float *acc, float *bcc) {                                    \
+    long rr[GM_ROWS];                                                                              \
+    for (int i = 0; i < GM_ROWS; ++i) rr[i] = min(row0 + i * R, rows - 1);                         \
+    for (int g0 = s * GM_UNROLL; g0 < G; g0 += ns * GM_UNROLL) {                                   \
+        uint4 wa[GM_UNROLL * GM_ROWS], wb[GM_UNROLL * GM_ROWS];                                    \
+        float da[GM_UNROLL * GM_ROWS], ma[GM_UNROLL * GM_ROWS];                                    \
+        float db[GM_UNROLL * GM_ROWS], mb[GM_UNROLL * GM_ROWS];                                    \
+        for (int u = 0; u < GM_UNROLL; ++u) {                                                      \
+            const long gb = (long)min(g0 + u, G - 1) * rows;                                       \
+            for (int i = 0; i < GM_ROWS; ++i) {                                                    \
+                const long gi = gb + rr[i];                                                        \
+                const int k = u * GM_ROWS + i;                                                     \
+                wa[k] = WA[gi];                                                                    \
+                da[k] = vload_half(gi, SA);                                                        \
+                ma[k] = hma ? vload_half(gi, MA) : 0.f;                                            \
+                if (two) {                                                                         \
+                    wb[k] = WB[gi];                                                                \
+                    db[k] = vload_half(gi, SB);                                                    \
+                    mb[k] = hmb ? vload_half(gi, MB) : 0.f;                                        \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (int u = 0; u < GM_UNROLL; ++u) {                                                      \
+            const int g = g0 + u;                                                                  \
+            if (g >= G) break;                                                                     \
+            const uint4 xl = xq[2 * g], xh = xq[2 * g + 1];                                        \
+            const float4 dd = xd[g];                                                               \
+            for (int i = 0; i < GM_ROWS; ++i) {                                                    \
+                const int k = u * GM_ROWS + i;                                                     \
+                const int sa = q4_dot_i8(wa[k], xl, xh);                                           \
+                acc[i] += hma ? da[k] * dd.x * (float)sa + ma[k] * dd.y                            \
+                              : da[k] * dd.x * ((float)sa - 8.f * dd.z);                           \
+                if (two) {                                                                         \
+                    const int sb = q4_dot_i8(wb[k], xl, xh);                                       \
+                    bcc[i] += hmb ? db[k] * dd.x * (float)sb + mb[k] * dd.y                        \
+                                  : db[k] * dd.x * ((float)sb - 8.f * dd.z);                       \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
 }
+// x from global memory (quant_act or a producer wrote it) or from the prologue's __local copy.
+GMQ_ACC(gmq_acc, __global)
+GMQ_ACC(gmq_acc_l, __local)
 
 // Grids as gm_*: (blocks * R, NS, n_tokens), local (R, NS, 1). x is the quant_act output.
 __kernel void gmq_q4(__global const uint4 *W, __global const half *S, __global const half *M,
@@ -592,8 +595,12 @@ __kernel void gmq3_q4(__global const uint4 *W0, __global const half *S0, __globa
                       __global const half *S1, __global const half *M1, int hm1, int rows1,
                       __global float *y1, __global const uint4 *W2, __global const half *S2,
                       __global const half *M2, int hm2, int rows2, __global float *y2, int K,
-                      __global const uint4 *xq, __global const float4 *xd) {
+                      __global const uint4 *xq, __global const float4 *xd, int pro,
+                      __global const float *xf, int use_norm, __global const float *nw, float eps,
+                      __local uint4 *xql, __local float4 *xdl) {
     __local float red[GM_RED];
+    __local float scr[GM_WG], am[GM_WG], sv[GM_WG];
+    __local int sq[GM_WG];
     const int R = get_local_size(0), RB = R * GM_ROWS, G = K / 32;
     const int nb0 = (rows0 + RB - 1) / RB, nb1 = (rows1 + RB - 1) / RB;
     int bk = get_group_id(0);
@@ -610,8 +617,14 @@ __kernel void gmq3_q4(__global const uint4 *W0, __global const half *S0, __globa
     const int row0 = bk * RB + get_local_id(0);
     float a[GM_ROWS], b[GM_ROWS], ss = 0.f;
     for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;
-    gmq_acc(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, G, get_local_id(1), get_local_size(1),
-            xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    if (pro) {  // uniform: quantize (and norm) x here instead of a quant_act launch
+        qa_prologue(xf + (long)t * K, use_norm, nw, eps, K, (__local uint *)xql, xdl, scr, am, sv, sq);
+        gmq_acc_l(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, G, get_local_id(1), get_local_size(1), xql,
+                  xdl, a, b);
+    } else {
+        gmq_acc(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, G, get_local_id(1), get_local_size(1),
+                xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    }
     gm_reduce(a, b, &ss, red);
     if (get_local_id(1) != 0) return;
     for (int i = 0; i < GM_ROWS; ++i) {
@@ -624,16 +637,25 @@ __kernel void gmq_swiglu_q4(__global const uint4 *Wa, __global const half *Sa,
                             __global const half *Ma, int hma, __global const uint4 *Wb,
                             __global const half *Sb, __global const half *Mb, int hmb, int rows,
                             int K, __global const uint4 *xq, __global const float4 *xd,
-                            __global float *y, int quant, __global uint *yq, __global float4 *yd) {
+                            __global float *y, int quant, __global uint *yq, __global float4 *yd,
+                            int pro, __global const float *xf, int use_norm,
+                            __global const float *nw, float eps, __local uint4 *xql,
+                            __local float4 *xdl) {
     __local float red[GM_RED];
-    __local float am[GM_WG], sv[GM_WG];
+    __local float scr[GM_WG], am[GM_WG], sv[GM_WG];
     __local int sq[GM_WG];
     const int R = get_local_size(0), t = get_global_id(2), G = K / 32;
     const int row0 = get_group_id(0) * R * GM_ROWS + get_local_id(0);
     float a[GM_ROWS], b[GM_ROWS], ss = 0.f;
     for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;
-    gmq_acc(Wa, Sa, Ma, hma, Wb, Sb, Mb, hmb, 1, rows, row0, R, G, get_local_id(1),
-            get_local_size(1), xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    if (pro) {
+        qa_prologue(xf + (long)t * K, use_norm, nw, eps, K, (__local uint *)xql, xdl, scr, am, sv, sq);
+        gmq_acc_l(Wa, Sa, Ma, hma, Wb, Sb, Mb, hmb, 1, rows, row0, R, G, get_local_id(1), get_local_size(1),
+                  xql, xdl, a, b);
+    } else {
+        gmq_acc(Wa, Sa, Ma, hma, Wb, Sb, Mb, hmb, 1, rows, row0, R, G, get_local_id(1),
+                get_local_size(1), xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    }
     gm_reduce(a, b, &ss, red);
     const int s = get_local_id(1);
     for (int i = 0; i < GM_ROWS; ++i) {

@@ -558,7 +558,7 @@ TEST_CASE("opencl int8-activation (qa) products match an int8 emulation and the 
         MESSAGE("no OpenCL platform found: skipped");
         return;
     }
-    std::vector<std::string> tunes = {kQaTune, std::string(kQaTune) + ",dot=0"};
+    std::vector<std::string> tunes = {kQaTune, std::string(kQaTune) + ",dot=0", std::string(kQaTune) + ",qa_pro=0"};
     for (const std::string &tune : tunes) {
         INFO("path: ", tune);
         std::unique_ptr<Backend> obp = make_tuned(tune);

@@ -113,6 +113,13 @@ private:
     // quant_act: x (n, K) at x_off, optionally RMS-normed with `norm`, into qa_q_ / qa_d_.
     void quant_act(const Buffer &x, size_t x_off, int n, int K, const Weight *norm, float eps);
     void ensure_qa(int set, int n, int K);
+    // Whether a product over K inputs quantizes x in its own prologue (__local: 1.5 K bytes).
+    bool qa_prologue_ok(int K) const { return tune_.qa_pro && (size_t)K * 3 / 2 <= (size_t)tune_.qa_pro_bytes; }
+    // Sets __local buffer arguments first, first + 1 to the given byte sizes.
+    void local_args(cl_kernel k, cl_uint first, size_t b0, size_t b1) {
+        check(clSetKernelArg(k, first, b0, nullptr), "clSetKernelArg(local)");
+        check(clSetKernelArg(k, first + 1, b1, nullptr), "clSetKernelArg(local)");
+    }
     // Records that set 1 now holds `x` (n, K) at off, quantized.
     void set_qa_pending(const Buffer &x, size_t off, int n, int K);
     void gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,

@@ -245,13 +245,18 @@ bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, con
     auto s = [&](const ClWeight &W) { return W.chunks[0].scales.m ? W.chunks[0].scales.m : dummy_.m; };
     // Without mins the scales buffer (same size) is bound: compilers may load M speculatively.
     auto m = [&](const ClWeight &W) { return W.chunks[0].mins.m ? W.chunks[0].mins.m : s(W); };
-    if (qa) quant_act(x, 0, n, (int)A.cols, norm, eps);
+    // int8 activations: quantized by the kernel's own prologue (x small enough for __local), else
+    // by a quant_act launch.
+    const bool pro = qa && qa_prologue_ok((int)A.cols);
+    if (qa && !pro) quant_act(x, 0, n, (int)A.cols, norm, eps);
     args(kk, A.chunks[0].data.m, s(A), m(A), (cl_int)A.has_mins, (cl_int)A.rows, mem_of(q),
          B.chunks[0].data.m, s(B), m(B), (cl_int)B.has_mins, (cl_int)B.rows, mem_of(k),
          C.chunks[0].data.m, s(C), m(C), (cl_int)C.has_mins, (cl_int)C.rows, mem_of(v),
          (cl_int)A.cols);
     if (qa) {
-        args_from(kk, 19, qa_q_[qa_cur_].m, qa_d_[qa_cur_].m);
+        args_from(kk, 19, pro ? dummy_.m : qa_q_[qa_cur_].m, pro ? dummy_.m : qa_d_[qa_cur_].m, (cl_int)pro, mem_of(x),
+                  (cl_int)(norm != nullptr), norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps);
+        local_args(kk, 26, pro ? (size_t)A.cols : 16, pro ? (size_t)A.cols / 2 : 16);
     } else {
         args_from(kk, 19, mem_of(x), (cl_int)(norm != nullptr), norm ? cw(*norm).chunks[0].data.m : dummy_.m,
                   (cl_float)eps);
@@ -282,11 +287,15 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
     const bool gm = A.gm && B.gm;
     const WeightChunk &a = A.chunks[0], &b = B.chunks[0];
     if (qa_ok(A) && qa_ok(B)) {
-        quant_act(x, 0, n, (int)A.cols, norm, eps);
+        const bool pro = qa_prologue_ok((int)A.cols);
+        if (!pro) quant_act(x, 0, n, (int)A.cols, norm, eps);
         cl_kernel k = kernel("gmq_swiglu_q4");
         args(k, a.data.m, a.scales.m, a.mins.m ? a.mins.m : a.scales.m, (cl_int)A.has_mins, b.data.m, b.scales.m,
              b.mins.m ? b.mins.m : b.scales.m, (cl_int)B.has_mins, (cl_int)A.rows, (cl_int)A.cols,
-             qa_q_[qa_cur_].m, qa_d_[qa_cur_].m, mem_of(out));
+             pro ? dummy_.m : qa_q_[qa_cur_].m, pro ? dummy_.m : qa_d_[qa_cur_].m, mem_of(out));
+        args_from(k, 16, (cl_int)pro, mem_of(x), (cl_int)(norm != nullptr),
+                  norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps);
+        local_args(k, 21, pro ? (size_t)A.cols : 16, pro ? (size_t)A.cols / 2 : 16);
         const size_t S = (size_t)gm_split(A.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
         // Quantize the output for W_down in the same launch when each block is whole 32-groups.
         const bool fq = tune_.gm_rows == 1 && R % 32 == 0 && A.rows % 32 == 0;
@@ -409,7 +418,7 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
     const char *kname = dec ? "attn_dec" : "attn_partial";
     // With int8 activations, the reduction quantizes the output for Wo (all tokens in one pass).
     const bool rq = tune_.qa && tune_.gm && dec && tb == n && p.head_dim % 32 == 0;
-    if (rq && !direct) ensure_qa(1, n, (int)qd);
+    if (rq) ensure_qa(1, n, (int)qd);
     cl_kernel kp = kernel(kname);
     cl_kernel kr = kernel("attn_reduce");
     const int nq = p.n_head / p.n_head_kv, n_qblk = (nq + kAttnQb - 1) / kAttnQb;
@@ -420,6 +429,7 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
              (cl_int)p.head_dim, (cl_float)p.scale, (cl_int)pos0, (cl_int)t0, (cl_int)chunk,
              (cl_int)n_chunks, (cl_int)direct);
         if (dec) {
+            args_from(kp, 15, (cl_int)(rq && direct), rq ? qa_q_[1].m : dummy_.m, rq ? qa_d_[1].m : dummy_.m);
             size_t gws[3] = {(size_t)n_chunks * tune_.attn_dwg, (size_t)p.n_head_kv * n_qblk, (size_t)nt};
             size_t lws[3] = {(size_t)tune_.attn_dwg, 1, 1};
             launch(kname, kp, 3, gws, lws);
@@ -441,7 +451,7 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
             launch("attn_reduce", kr, 3, g2, nullptr);
         }
     }
-    if (!direct && rq) set_qa_pending(out, 0, n, (int)qd);
+    if (rq) set_qa_pending(out, 0, n, (int)qd);  // attn_dec (one chunk) or attn_reduce_q quantized it
 }
 
 void ClBackend::swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) {

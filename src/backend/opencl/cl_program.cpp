@@ -115,6 +115,8 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "qa") t.qa = v != 0;
                 else if (k == "qa_wg" && pow2(v) && v >= 16 && v <= 1024) t.qa_wg = v;
                 else if (k == "attn_dec") t.attn_dec = v != 0;
+                else if (k == "qa_pro") t.qa_pro = v != 0;
+                else if (k == "qa_pro_bytes" && v >= 0) t.qa_pro_bytes = v;
                 else if (k == "flush_every" && v >= 0) t.flush_every = v;
                 else if (k == "attn_dwg" && pow2(v) && v >= 64 && v <= 1024) t.attn_dwg = v;
                 else if (k == "dot" && v >= 0 && v <= 3) t.dot = v;

@@ -40,6 +40,8 @@ struct Tuning {
     bool qa = false;
     int qa_wg = 64;               // work-items per quant_act work-group (one 32-group each)
     int dot = -1;
+    bool qa_pro = true;           // fused products quantize x in a prologue (no quant_act launch)
+    int qa_pro_bytes = 24576;     // ... when its __local copy (1.5 bytes per input) fits this
     // Decode attention through attn_dec (GQA group shares K/V loads), ATTN_DWG items per group.
     bool attn_dec = false;
     int attn_dwg = 128;
@@ -49,7 +51,7 @@ struct Tuning {
 // attn_dec limits (kernels/attention.cl ATTN_QB, ATTN_DCHUNK): query heads per work-group and
 // positions per chunk.
 constexpr int kAttnQb = 8;
-constexpr int kAttnDecChunk = 128;
+constexpr int kAttnDecChunk = 256;
 
 // Chooses the tuning row for a device by name, vendor and driver version (first match wins).
 Tuning tuning_for(const std::string &name, const std::string &vendor, const std::string &driver,

@@ -146,10 +146,19 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
         for (int i = 0; i < ATTN_QB; ++i) acc[i] = 0.f;
         if (j < len) {
             __global const half *kr = kc + (long)(start + j) * kv_dim + kvh * head_dim;
-            for (int k = ds; k < pieces; k += DS) {
-                const float4 kv = vload_half4(k, kr);
-                for (int i = 0; i < ATTN_QB; ++i)
-                    if (i < nh) acc[i] += dot(kv, vload4(k, qs + i * head_dim));
+            // Loads first, 8 pieces at a time: a latency-bound loop otherwise waits on each one.
+            for (int k0 = ds; k0 < pieces; k0 += 8 * DS) {
+                float4 kv[8];
+                for (int u = 0; u < 8; ++u) {
+                    const int k = k0 + u * DS;
+                    kv[u] = k < pieces ? vload_half4(k, kr) : (float4)(0.f);
+                }
+                for (int u = 0; u < 8; ++u) {
+                    const int k = k0 + u * DS;
+                    if (k < pieces)
+                        for (int i = 0; i < ATTN_QB; ++i)
+                            if (i < nh) acc[i] += dot(kv[u], vload4(k, qs + i * head_dim));
+                }
             }
         }
         if (DS == 1) {
@@ -206,10 +215,18 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     float4 o[ATTN_QB];
     for (int i = 0; i < ATTN_QB; ++i) o[i] = (float4)(0.f);
     if (sl < nsl)
-        for (int j = sl; j < len; j += nsl) {
-            const float4 vv = vload_half4(ln, vc + (long)(start + j) * kv_dim + kvh * head_dim);
-            for (int i = 0; i < ATTN_QB; ++i)
-                if (i < nh) o[i] += sc[i * ATTN_DCHUNK + j] * vv;
+        for (int j0 = sl; j0 < len; j0 += 8 * nsl) {  // loads first, 8 positions at a time
+            float4 vv[8];
+            for (int u = 0; u < 8; ++u) {
+                const int j = j0 + u * nsl;
+                vv[u] = j < len ? vload_half4(ln, vc + (long)(start + j) * kv_dim + kvh * head_dim) : (float4)(0.f);
+            }
+            for (int u = 0; u < 8; ++u) {
+                const int j = j0 + u * nsl;
+                if (j < len)
+                    for (int i = 0; i < ATTN_QB; ++i)
+                        if (i < nh) o[i] += sc[i * ATTN_DCHUNK + j] * vv[u];
+            }
         }
     for (int s = 1; s < nsl; ++s) {  // slice s hands its partial to slice 0 (qs is free now)
         if (sl == s)
@@ -266,17 +283,31 @@ __kernel void attn_reduce_q(__global float *out, __global const float *part_o,
     if (ok) {
         const int h = (8 * w) / head_dim, d0 = (8 * w) % head_dim;
         const long base = ((long)t * n_head + h) * n_chunks;
+        // Loads first, 8 chunks at a time (a chain of dependent loads otherwise).
         float M = -INFINITY;
-        for (int c = 0; c < n_chunks; ++c) M = fmax(M, part_ml[2 * (base + c)]);
+        for (int c0 = 0; c0 < n_chunks; c0 += 8) {
+            float mm[8];
+            for (int u = 0; u < 8; ++u) mm[u] = c0 + u < n_chunks ? part_ml[2 * (base + c0 + u)] : -INFINITY;
+            for (int u = 0; u < 8; ++u) M = fmax(M, mm[u]);
+        }
         float L = 0.f;
-        for (int c = 0; c < n_chunks; ++c) {
-            const float mc = part_ml[2 * (base + c)];
-            if (mc == -INFINITY) continue;
-            const float e = exp(mc - M);
-            L += e * part_ml[2 * (base + c) + 1];
-            __global const float *po = part_o + (base + c) * head_dim + d0;
-            a += e * vload4(0, po);
-            b += e * vload4(1, po);
+        for (int c0 = 0; c0 < n_chunks; c0 += 8) {
+            float2 mlc[8];
+            float4 pa[8], pb[8];
+            for (int u = 0; u < 8; ++u) {
+                const bool in = c0 + u < n_chunks;
+                __global const float *po = part_o + (base + c0 + u) * head_dim + d0;
+                mlc[u] = in ? vload2(base + c0 + u, part_ml) : (float2)(-INFINITY, 0.f);
+                pa[u] = in ? vload4(0, po) : (float4)(0.f);
+                pb[u] = in ? vload4(1, po) : (float4)(0.f);
+            }
+            for (int u = 0; u < 8; ++u) {
+                if (mlc[u].x == -INFINITY) continue;
+                const float e = exp(mlc[u].x - M);
+                L += e * mlc[u].y;
+                a += e * pa[u];
+                b += e * pb[u];
+            }
         }
         a /= L;
         b /= L;

@@ -47,8 +47,9 @@ std::unique_ptr<Backend> make_tuned(const std::string &tune) {
 }
 
 // The group-major decode path forced on (small work-groups: several K-slices even at small sizes;
-// 3 rows per item: partial blocks at every size), with the GQA-sharing decode attention.
-const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3,attn_dec=1,attn_dwg=64";
+// 3 rows per item: partial blocks at every size), with the GQA-sharing decode attention, float
+// activations (the NVIDIA row turns qa on; it has its own tests).
+const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3,attn_dec=1,attn_dwg=64,qa=0";
 
 // The device's default path, then the group-major path forced on; empty without OpenCL.
 std::vector<Backend *> ocl_backends() {

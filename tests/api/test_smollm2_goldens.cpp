@@ -138,11 +138,14 @@ TEST_CASE("smollm2 goldens: OpenCL with int8 activations (the NVIDIA row's decod
     }
     // Forces the group-major products with activations quantized to int8 per 32-group (as
     // llama.cpp's own Q4_1 x Q8_1 dot products do) and the GQA-sharing decode attention on any
-    // device. Against the float reference the quantization noise dominates: a looser tolerance.
+    // device; the prompt goes one token at a time so every product takes that path. Against the
+    // float reference the activation quantization dominates: llama.cpp's own quantized run is
+    // up to 1.41 away from it on this model (goldens.json); measured here up to ~1.5 over the
+    // top-10. Tolerance 2.0, as the goldens' notes suggest for activation-quantized engines.
     const char *prev = std::getenv("EDGELLM_OPENCL_TUNE");
     const std::string saved = prev ? prev : "";
     setenv("EDGELLM_OPENCL_TUNE", "gm=1,qa=1,attn_dec=1", 1);
-    run_goldens(EDGELLM_BACKEND_OPENCL, 0.25, true);
+    run_goldens(EDGELLM_BACKEND_OPENCL, 2.0, true);
     if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1);
     else unsetenv("EDGELLM_OPENCL_TUNE");
 }

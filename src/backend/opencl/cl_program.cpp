@@ -68,7 +68,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.gm_q8 = false;  // Q8_0 through gm measured slower (113 vs 143 tok/s, unroll 4): team kernels
         t.qa = true;
         t.qa_wg = 256;
-        t.gm_wg = 512;
+        t.gm_wg = 256;
         t.gm_unroll = 2;
         t.attn_dec = true;
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {

@@ -117,6 +117,41 @@ inline void NAME(float4 a, float4 b, bool ok, int lid, int g, int j, AS uint *xq
 QA_QUANT8(qa_quant8, __global)
 QA_QUANT8(qa_quant8_l, __local)
 
+// 1 / RMS of one token's x (K floats, K % 4 == 0) with eps, summed by a whole work-group (1-D or
+// 2-D: flattened id lid of wgs items, a power of two) through scr (one float per item).
+// Uniform control flow.
+inline float qa_inv_rms(__global const float *xt, int K, float eps, int lid, int wgs, __local float *scr) {
+    float s = 0.f;
+    for (int i = lid; i < K / 4; i += wgs) {
+        const float4 v = vload4(i, xt);
+        s += dot(v, v);
+    }
+    scr[lid] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int st = wgs / 2; st > 0; st >>= 1) {
+        if (lid < st) scr[lid] += scr[lid + st];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float inv = rsqrt(scr[0] / (float)K + eps);
+    barrier(CLK_LOCAL_MEM_FENCE);  // scr reusable
+    return inv;
+}
+
+// Elements 8w..8w+7 of xt into a, b (times inv and the norm weight with use_norm); zeros and
+// false past K.
+inline bool qa_load8(__global const float *xt, int use_norm, __global const float *nw, float inv,
+                     int w, int K, float4 *a, float4 *b) {
+    *a = *b = (float4)(0.f);
+    if (w >= K / 8) return false;
+    *a = vload4(2 * w, xt);
+    *b = vload4(2 * w + 1, xt);
+    if (use_norm) {
+        *a = *a * inv * vload4(2 * w, nw);
+        *b = *b * inv * vload4(2 * w + 1, nw);
+    }
+    return true;
+}
+
 // The RMSNorm (use_norm) and quantization of one token's x (K floats) by a whole work-group
 // (1-D or 2-D, flattened ids, a power-of-two size) into __local xql / xdl, the layout quant_act
 // writes: the products' prologue, instead of a quant_act launch. scr / am / sv / sq: one value
@@ -126,33 +161,11 @@ inline void qa_prologue(__global const float *xt, int use_norm, __global const f
                         __local float *am, __local float *sv, __local int *sq) {
     const int lid = get_local_id(0) + get_local_id(1) * get_local_size(0);
     const int wgs = get_local_size(0) * get_local_size(1);
-    float inv = 1.f;
-    if (use_norm) {
-        float s = 0.f;
-        for (int i = lid; i < K / 4; i += wgs) {
-            const float4 v = vload4(i, xt);
-            s += dot(v, v);
-        }
-        scr[lid] = s;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int st = wgs / 2; st > 0; st >>= 1) {
-            if (lid < st) scr[lid] += scr[lid + st];
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-        inv = rsqrt(scr[0] / (float)K + eps);
-    }
+    const float inv = use_norm ? qa_inv_rms(xt, K, eps, lid, wgs, scr) : 1.f;
     for (int w0 = 0; w0 < K / 8; w0 += wgs) {
         const int w = w0 + lid;
-        const bool ok = w < K / 8;
-        float4 a = (float4)(0.f), b = (float4)(0.f);
-        if (ok) {
-            a = vload4(2 * w, xt);
-            b = vload4(2 * w + 1, xt);
-            if (use_norm) {
-                a = a * inv * vload4(2 * w, nw);
-                b = b * inv * vload4(2 * w + 1, nw);
-            }
-        }
+        float4 a, b;
+        const bool ok = qa_load8(xt, use_norm, nw, inv, w, K, &a, &b);
         qa_quant8_l(a, b, ok, lid, w / 4, w % 4, xql, xdl, am, sv, sq);
     }
 }

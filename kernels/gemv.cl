@@ -282,6 +282,31 @@ GEMV_KERNELS(f32, float)
 // by its GM_ROWS rows and, for SwiGLU, both matrices. The NS partial sums of a row are added through
 // __local once at the end (one barrier, no tree). RMSNorm folding: the dots use x * nw and the row
 // totals are scaled by 1/RMS(x) (Σx² accumulated by the slices on the way).
+
+// The loads of one step of a gm product, all issued before any math: for GM_UNROLL groups from
+// g0 and the item's rows rr[], the packed blocks (type LT), scales and mins of A, and of B with
+// `two`, into wa / da / ma (wb / db / mb), index u * GM_ROWS + i. Expands inside the gm_acc_* and
+// gmq_acc* loops (names G, rows, WA.., SA.., MA.., hma, hmb from there).
+#define GM_LOAD_STEP(LT)                                                                           \
+    LT wa[GM_UNROLL * GM_ROWS], wb[GM_UNROLL * GM_ROWS];                                           \
+    float da[GM_UNROLL * GM_ROWS], ma[GM_UNROLL * GM_ROWS];                                        \
+    float db[GM_UNROLL * GM_ROWS], mb[GM_UNROLL * GM_ROWS];                                        \
+    for (int u = 0; u < GM_UNROLL; ++u) {                                                          \
+        const long gb = (long)min(g0 + u, G - 1) * rows;                                           \
+        for (int i = 0; i < GM_ROWS; ++i) {                                                        \
+            const long gi = gb + rr[i];                                                            \
+            const int k = u * GM_ROWS + i;                                                         \
+            wa[k] = WA[gi];                                                                        \
+            da[k] = vload_half(gi, SA);                                                            \
+            ma[k] = hma ? vload_half(gi, MA) : 0.f;                                                \
+            if (two) {                                                                             \
+                wb[k] = WB[gi];                                                                    \
+                db[k] = vload_half(gi, SB);                                                        \
+                mb[k] = hmb ? vload_half(gi, MB) : 0.f;                                            \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
 #define GM_ACC(F, LT)                                                                             \
     inline void gm_acc_##F(__global const LT *WA, __global const half *SA, __global const half *MA, \
                            int hma, __global const LT *WB, __global const half *SB,               \
@@ -291,24 +316,7 @@ GEMV_KERNELS(f32, float)
         long rr[GM_ROWS];                                                                          \
         for (int i = 0; i < GM_ROWS; ++i) rr[i] = min(row0 + i * R, rows - 1);                     \
         for (int g0 = s * GM_UNROLL; g0 < G; g0 += ns * GM_UNROLL) {                              \
-            LT wa[GM_UNROLL * GM_ROWS], wb[GM_UNROLL * GM_ROWS];                                   \
-            float da[GM_UNROLL * GM_ROWS], ma[GM_UNROLL * GM_ROWS];                                \
-            float db[GM_UNROLL * GM_ROWS], mb[GM_UNROLL * GM_ROWS];                                \
-            for (int u = 0; u < GM_UNROLL; ++u) {                                                  \
-                const long gb = (long)min(g0 + u, G - 1) * rows;                                   \
-                for (int i = 0; i < GM_ROWS; ++i) {                                                \
-                    const long gi = gb + rr[i];                                                    \
-                    const int k = u * GM_ROWS + i;                                                 \
-                    wa[k] = WA[gi];                                                                \
-                    da[k] = vload_half(gi, SA);                                                    \
-                    ma[k] = hma ? vload_half(gi, MA) : 0.f;                                        \
-                    if (two) {                                                                     \
-                        wb[k] = WB[gi];                                                            \
-                        db[k] = vload_half(gi, SB);                                                \
-                        mb[k] = hmb ? vload_half(gi, MB) : 0.f;                                    \
-                    }                                                                              \
-                }                                                                                  \
-            }                                                                                      \
+            GM_LOAD_STEP(LT)                                                                       \
             for (int u = 0; u < GM_UNROLL; ++u) {                                                  \
                 const int g = g0 + u;                                                              \
                 if (g >= G) break;                                                                 \
@@ -494,27 +502,10 @@ __kernel void quant_act(__global const float *x, int x_off, int K, int use_norm,
     __local int sq[QA_WG];
     const int t = get_global_id(1), lid = get_local_id(0);
     __global const float *xt = x + x_off + (long)t * K;
-    float inv = 1.f;
-    if (use_norm) {
-        float s = 0.f;
-        for (int i = lid; i < K / 4; i += QA_WG) {
-            const float4 v = vload4(i, xt);
-            s += dot(v, v);
-        }
-        s = wg_sum(s, scratch, QA_WG);
-        inv = rsqrt(s / (float)K + eps);
-    }
+    const float inv = use_norm ? qa_inv_rms(xt, K, eps, lid, QA_WG, scratch) : 1.f;
     const int w = get_global_id(0);  // word pair: group w / 4, word w % 4
-    const bool ok = w < K / 8;
-    float4 a = (float4)(0.f), b = (float4)(0.f);
-    if (ok) {
-        a = vload4(2 * w, xt);
-        b = vload4(2 * w + 1, xt);
-        if (use_norm) {
-            a = a * inv * vload4(2 * w, nw);
-            b = b * inv * vload4(2 * w + 1, nw);
-        }
-    }
+    float4 a, b;
+    const bool ok = qa_load8(xt, use_norm, nw, inv, w, K, &a, &b);
     qa_quant8(a, b, ok, lid, w / 4, w % 4, xq + (long)t * (K / 4), xd + (long)t * (K / 32), am, sv, sq);
 }
 
@@ -529,24 +520,7 @@ inline void NAME(__global const uint4 *WA, __global const half *SA, __global con
     long rr[GM_ROWS];                                                                              \
     for (int i = 0; i < GM_ROWS; ++i) rr[i] = min(row0 + i * R, rows - 1);                         \
     for (int g0 = s * GM_UNROLL; g0 < G; g0 += ns * GM_UNROLL) {                                   \
-        uint4 wa[GM_UNROLL * GM_ROWS], wb[GM_UNROLL * GM_ROWS];                                    \
-        float da[GM_UNROLL * GM_ROWS], ma[GM_UNROLL * GM_ROWS];                                    \
-        float db[GM_UNROLL * GM_ROWS], mb[GM_UNROLL * GM_ROWS];                                    \
-        for (int u = 0; u < GM_UNROLL; ++u) {                                                      \
-            const long gb = (long)min(g0 + u, G - 1) * rows;                                       \
-            for (int i = 0; i < GM_ROWS; ++i) {                                                    \
-                const long gi = gb + rr[i];                                                        \
-                const int k = u * GM_ROWS + i;                                                     \
-                wa[k] = WA[gi];                                                                    \
-                da[k] = vload_half(gi, SA);                                                        \
-                ma[k] = hma ? vload_half(gi, MA) : 0.f;                                            \
-                if (two) {                                                                         \
-                    wb[k] = WB[gi];                                                                \
-                    db[k] = vload_half(gi, SB);                                                    \
-                    mb[k] = hmb ? vload_half(gi, MB) : 0.f;                                        \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
+        GM_LOAD_STEP(uint4)                                                                        \
         for (int u = 0; u < GM_UNROLL; ++u) {                                                      \
             const int g = g0 + u;                                                                  \
             if (g >= G) break;                                                                     \

@@ -79,11 +79,17 @@ void ClBackend::rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, i
     launch("rms_norm", k, 1, &gws, &lws);
 }
 
-int ClBackend::gm_split(int64_t rows, int64_t G) const {
+ClBackend::GmShape ClBackend::gm_shape(int64_t rows, int64_t G) const {
     int s = 1;
     const int64_t lanes = (rows + tune_.gm_rows - 1) / tune_.gm_rows;  // row lanes (items per slice)
     while (s < tune_.gm_max_split && lanes * s < tune_.gm_items && s * 2 <= G) s *= 2;
-    return s;
+    const size_t R = (size_t)tune_.gm_wg / (size_t)s;
+    return GmShape{(size_t)s, R, R * (size_t)tune_.gm_rows};
+}
+
+void ClBackend::gm_launch(const char *name, cl_kernel k, const GmShape &g, size_t blocks, int n) {
+    size_t gws[3] = {blocks * g.R, g.S, (size_t)n}, lws[3] = {g.R, g.S, 1};
+    launch(name, k, 3, gws, lws);
 }
 
 void ClBackend::quant_act(const Buffer &x, size_t x_off, int n, int K, const Weight *norm, float eps) {
@@ -130,10 +136,8 @@ void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, cons
         args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
              (cl_int)W.cols, mem_of(x), (cl_int)x_off, mem_of(y), (cl_int)(y_off + (size_t)c.row0),
              (cl_int)W.rows, (cl_int)accumulate);
-    const size_t S = (size_t)gm_split(c.rows, W.cols / 32), R = (size_t)tune_.gm_wg / S;
-    const size_t nb = ((size_t)c.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
-    size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
-    launch(kn.c_str(), k, 3, gws, lws);
+    const GmShape g = gm_shape(c.rows, W.cols / 32);
+    gm_launch(kn.c_str(), k, g, g.blocks(c.rows), n);
 }
 
 void ClBackend::gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
@@ -262,11 +266,8 @@ bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, con
                   (cl_float)eps);
     }
     if (gm) {
-        const size_t S = (size_t)gm_split(A.rows + B.rows + C.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
-        const size_t RB = R * tune_.gm_rows;  // rows per block
-        const size_t nb = (A.rows + RB - 1) / RB + (B.rows + RB - 1) / RB + (C.rows + RB - 1) / RB;
-        size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
-        launch(kn.c_str(), kk, 3, gws, lws);
+        const GmShape g = gm_shape(A.rows + B.rows + C.rows, A.cols / 32);
+        gm_launch(kn.c_str(), kk, g, g.blocks(A.rows) + g.blocks(B.rows) + g.blocks(C.rows), n);
         return true;
     }
     const size_t R = (size_t)tune_.gemv_rows * (tune_.gemv_wg / tune_.gemv_lpr);  // rows per group
@@ -286,6 +287,7 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
     need(x.n_floats >= (size_t)n * A.cols && out.n_floats >= (size_t)n * A.rows, "matmul_swiglu shapes");
     const bool gm = A.gm && B.gm;
     const WeightChunk &a = A.chunks[0], &b = B.chunks[0];
+    const GmShape g = gm_shape(A.rows, A.cols / 32);  // (gm only)
     if (qa_ok(A) && qa_ok(B)) {
         const bool pro = qa_prologue_ok((int)A.cols);
         if (!pro) quant_act(x, 0, n, (int)A.cols, norm, eps);
@@ -296,14 +298,11 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
         args_from(k, 16, (cl_int)pro, mem_of(x), (cl_int)(norm != nullptr),
                   norm ? cw(*norm).chunks[0].data.m : dummy_.m, (cl_float)eps);
         local_args(k, 21, pro ? (size_t)A.cols : 16, pro ? (size_t)A.cols / 2 : 16);
-        const size_t S = (size_t)gm_split(A.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
         // Quantize the output for W_down in the same launch when each block is whole 32-groups.
-        const bool fq = tune_.gm_rows == 1 && R % 32 == 0 && A.rows % 32 == 0;
+        const bool fq = tune_.gm_rows == 1 && g.R % 32 == 0 && A.rows % 32 == 0;
         if (fq) ensure_qa(1, n, (int)A.rows);
         args_from(k, 13, (cl_int)fq, fq ? qa_q_[1].m : dummy_.m, fq ? qa_d_[1].m : dummy_.m);
-        const size_t nb = ((size_t)A.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
-        size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
-        launch("gmq_swiglu_q4", k, 3, gws, lws);
+        gm_launch("gmq_swiglu_q4", k, g, g.blocks(A.rows), n);
         if (fq) set_qa_pending(out, 0, n, (int)A.rows);
         return true;
     }
@@ -315,10 +314,7 @@ bool ClBackend::try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu,
          mem_of(x), mem_of(out), (cl_int)(norm != nullptr), norm ? cw(*norm).chunks[0].data.m : dummy_.m,
          (cl_float)eps);
     if (gm) {
-        const size_t S = (size_t)gm_split(A.rows, A.cols / 32), R = (size_t)tune_.gm_wg / S;
-        const size_t nb = ((size_t)A.rows + R * tune_.gm_rows - 1) / (R * tune_.gm_rows);
-        size_t gws[3] = {nb * R, S, (size_t)n}, lws[3] = {R, S, 1};
-        launch(kn.c_str(), k, 3, gws, lws);
+        gm_launch(kn.c_str(), k, g, g.blocks(A.rows), n);
         return true;
     }
     const size_t rpw = (size_t)tune_.gemv_rows * (tune_.gemv_wg / tune_.gemv_lpr);
@@ -428,16 +424,12 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
              direct ? dummy_.m : part_ml_.m, (cl_int)p.n_head, (cl_int)p.n_head_kv,
              (cl_int)p.head_dim, (cl_float)p.scale, (cl_int)pos0, (cl_int)t0, (cl_int)chunk,
              (cl_int)n_chunks, (cl_int)direct);
-        if (dec) {
-            args_from(kp, 15, (cl_int)(rq && direct), rq ? qa_q_[1].m : dummy_.m, rq ? qa_d_[1].m : dummy_.m);
-            size_t gws[3] = {(size_t)n_chunks * tune_.attn_dwg, (size_t)p.n_head_kv * n_qblk, (size_t)nt};
-            size_t lws[3] = {(size_t)tune_.attn_dwg, 1, 1};
-            launch(kname, kp, 3, gws, lws);
-        } else {
-            size_t gws[3] = {(size_t)n_chunks * tune_.attn_wg, (size_t)p.n_head, (size_t)nt};
-            size_t lws[3] = {(size_t)tune_.attn_wg, 1, 1};
-            launch(kname, kp, 3, gws, lws);
-        }
+        if (dec) args_from(kp, 15, (cl_int)(rq && direct), rq ? qa_q_[1].m : dummy_.m, rq ? qa_d_[1].m : dummy_.m);
+        // attn_dec: a work-group per (chunk, kv head x query-head block); attn_partial: per (chunk, head).
+        const size_t wg = (size_t)(dec ? tune_.attn_dwg : tune_.attn_wg);
+        size_t gws[3] = {(size_t)n_chunks * wg, dec ? (size_t)p.n_head_kv * n_qblk : (size_t)p.n_head, (size_t)nt};
+        size_t lws[3] = {wg, 1, 1};
+        launch(kname, kp, 3, gws, lws);
         if (!direct && rq) {  // the reduction also quantizes the output for the Wo product
             cl_kernel kq = kernel("attn_reduce_q");
             args(kq, mem_of(out), part_o_.m, part_ml_.m, (cl_int)p.n_head, (cl_int)p.head_dim, (cl_int)n_chunks,

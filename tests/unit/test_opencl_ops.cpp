@@ -115,6 +115,22 @@ QTensor clone(const QTensor &a) {
     return b;
 }
 
+// The weights of the fused products: q, k, v (rq, rkv, rkv rows) and gate, up (rff rows) of K
+// inputs in format t; their host copies (h), CPU reference uploads (c) and OpenCL uploads (o).
+struct FusedWeights {
+    QTensor h[5];
+    std::unique_ptr<Weight> c[5], o[5];
+    FusedWeights(Backend &ob, DType t, bool mins, int K, int rq, int rkv, int rff, uint32_t &seed) {
+        const int rows[5] = {rq, rkv, rkv, rff, rff};
+        for (int i = 0; i < 5; ++i) {
+            QTensor q = rand_tensor(t, rows[i], K, mins, seed++);
+            h[i] = clone(q);
+            c[i] = cpu_backend().upload_matrix(clone(q));
+            o[i] = ob.upload_matrix(std::move(q));
+        }
+    }
+};
+
 struct Pair {  // the same buffer on both backends
     std::unique_ptr<Buffer> c, o;
     size_t n;
@@ -219,15 +235,9 @@ void case_2(Backend *ob) {  // opencl fused qkv / swiglu products (with and with
     uint32_t seed = 100;
     for (const Fmt &f : kFormats) {
         for (int n : {1, 2, 9}) {
-            QTensor tq = rand_tensor(f.t, rq, K, f.mins, seed++), tk = rand_tensor(f.t, rkv, K, f.mins, seed++),
-                    tv = rand_tensor(f.t, rkv, K, f.mins, seed++), tg = rand_tensor(f.t, rff, K, f.mins, seed++),
-                    tu = rand_tensor(f.t, rff, K, f.mins, seed++);
-            auto cq = cpu_backend().upload_matrix(clone(tq)), ck = cpu_backend().upload_matrix(clone(tk)),
-                 cv = cpu_backend().upload_matrix(clone(tv)), cg = cpu_backend().upload_matrix(clone(tg)),
-                 cu = cpu_backend().upload_matrix(clone(tu));
-            auto oq = ob->upload_matrix(std::move(tq)), ok = ob->upload_matrix(std::move(tk)),
-                 ov = ob->upload_matrix(std::move(tv)), og = ob->upload_matrix(std::move(tg)),
-                 ou = ob->upload_matrix(std::move(tu));
+            FusedWeights fw(*ob, f.t, f.mins, K, rq, rkv, rff, seed);
+            auto &cq = fw.c[0], &ck = fw.c[1], &cv = fw.c[2], &cg = fw.c[3], &cu = fw.c[4];
+            auto &oq = fw.o[0], &ok = fw.o[1], &ov = fw.o[2], &og = fw.o[3], &ou = fw.o[4];
             Pair x = twin(*ob, rand_vec((size_t)n * K, seed++));
             Pair q = twin(*ob, std::vector<float>((size_t)n * rq, 7.f));
             Pair k = twin(*ob, std::vector<float>((size_t)n * rkv, 7.f));
@@ -604,16 +614,10 @@ TEST_CASE("opencl int8-activation (qa) products match an int8 emulation and the 
             // Fused q/k/v and gate/up + SwiGLU, with and without the RMSNorm folded into quant_act.
             const int K = small_mode() ? 64 : 512, rq = 96, rkv = 33, rff = small_mode() ? 40 : 300;
             for (int n : {1, 2}) {
-                QTensor tq = rand_tensor(DType::Q4, rq, K, mins, seed++), tk = rand_tensor(DType::Q4, rkv, K, mins, seed++),
-                        tv = rand_tensor(DType::Q4, rkv, K, mins, seed++), tg = rand_tensor(DType::Q4, rff, K, mins, seed++),
-                        tu = rand_tensor(DType::Q4, rff, K, mins, seed++);
-                QTensor hq = clone(tq), hk = clone(tk), hv = clone(tv), hg = clone(tg), hu = clone(tu);
-                auto cq = cpu_backend().upload_matrix(clone(tq)), ck = cpu_backend().upload_matrix(clone(tk)),
-                     cv = cpu_backend().upload_matrix(clone(tv)), cg = cpu_backend().upload_matrix(clone(tg)),
-                     cu = cpu_backend().upload_matrix(clone(tu));
-                auto oq = ob->upload_matrix(std::move(tq)), ok = ob->upload_matrix(std::move(tk)),
-                     ov = ob->upload_matrix(std::move(tv)), og = ob->upload_matrix(std::move(tg)),
-                     ou = ob->upload_matrix(std::move(tu));
+                FusedWeights fw(*ob, DType::Q4, mins, K, rq, rkv, rff, seed);
+                const QTensor &hq = fw.h[0], &hk = fw.h[1], &hv = fw.h[2], &hg = fw.h[3], &hu = fw.h[4];
+                auto &cq = fw.c[0], &ck = fw.c[1], &cv = fw.c[2], &cg = fw.c[3], &cu = fw.c[4];
+                auto &oq = fw.o[0], &ok = fw.o[1], &ov = fw.o[2], &og = fw.o[3], &ou = fw.o[4];
                 for (bool norm : {false, true}) {
                     const std::string what = std::string(mins ? "q4+mins" : "q4") + (norm ? " norm" : "") +
                                              " n=" + std::to_string(n);

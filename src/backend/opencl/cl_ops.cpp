@@ -128,14 +128,11 @@ void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, cons
     const bool qa = qa_ok(W);  // then x is already quantized into qa_q_ / qa_d_ (matmul)
     const std::string kn = std::string(qa ? "gmq_" : "gm_") + fmt_suffix(W.type);
     cl_kernel k = kernel(kn.c_str());
-    if (qa)
-        args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
-             (cl_int)W.cols, qa_q_[qa_cur_].m, qa_d_[qa_cur_].m, mem_of(y), (cl_int)(y_off + (size_t)c.row0), (cl_int)W.rows,
-             (cl_int)accumulate);
-    else
-        args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
-             (cl_int)W.cols, mem_of(x), (cl_int)x_off, mem_of(y), (cl_int)(y_off + (size_t)c.row0),
-             (cl_int)W.rows, (cl_int)accumulate);
+    args(k, c.data.m, c.scales.m, c.mins.m ? c.mins.m : c.scales.m, (cl_int)W.has_mins, (cl_int)c.rows,
+         (cl_int)W.cols);
+    if (qa) args_from(k, 6, qa_q_[qa_cur_].m, qa_d_[qa_cur_].m);  // gmq_*: xq, xd
+    else args_from(k, 6, mem_of(x), (cl_int)x_off);              // gm_*: x, x_off
+    args_from(k, 8, mem_of(y), (cl_int)(y_off + (size_t)c.row0), (cl_int)W.rows, (cl_int)accumulate);
     const GmShape g = gm_shape(c.rows, W.cols / 32);
     gm_launch(kn.c_str(), k, g, g.blocks(c.rows), n);
 }

@@ -108,7 +108,7 @@ void ClBackend::build_programs() {
         cl_program p = nullptr;
         try {
             p = build_program(ctx_, dev_, defines_ + common + "\n" + kernel_source(file), options, dev_key_, log_, &cached);
-        } catch (const Error &e) {
+        } catch (const Error &) {
             // The int8 dot product (an extension or inline PTX) is the one device-specific construct:
             // a compiler that rejects it gets the portable form, not a failed backend.
             if (tune_.dot == 0 || std::strcmp(file, "gemv.cl") != 0) throw;

@@ -64,8 +64,10 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // unroll 2: 174.6, unroll 8: 143.3 tok/s): registers / occupancy over loads in flight.
         t.gm = true;
         t.gm_rows = 1;
-        t.gm_unroll = 1;
         t.gm_q8 = false;  // Q8_0 through gm measured slower (113 vs 143 tok/s, unroll 4): team kernels
+        // int8 activations + dp4a and the GQA-sharing decode attention (H100, medians of 3, same
+        // call: 258.7 tok/s vs 157.0 float gm); with them 256-item groups and 2 groups per step
+        // (the float kernels above preferred 128 and 1: their registers, not loads, bounded them).
         t.qa = true;
         t.qa_wg = 256;
         t.gm_wg = 256;

@@ -94,6 +94,15 @@ public:
     // h / (n_head / n_head_kv).
     virtual void attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0,
                            int n, const AttentionParams &p) = 0;
+    // RoPE + KV-cache store + attention: rope_store_kv then attention, as one op so that a GPU
+    // backend can fuse them (one launch per decoded token). q and k hold unspecified values
+    // afterwards.
+    virtual void rope_attention(Buffer &out, Buffer &q, Buffer &k, const Buffer &v, KvCache &cache,
+                                int layer, int pos0, int n, const RopeParams &rp,
+                                const AttentionParams &ap) {
+        rope_store_kv(q, k, v, cache, layer, pos0, n, rp);
+        attention(out, q, cache, layer, pos0, n, ap);
+    }
     // out[i] = silu(gate[i]) * up[i], i < n.
     virtual void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) = 0;
     // y[i] += x[i], i < n.

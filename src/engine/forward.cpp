@@ -47,8 +47,7 @@ void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *toke
         const DeviceLayer &L = w.layers[(size_t)l];
         // xn = norm(x); q (n, q_dim), k and v (n, kv_dim): one fused op (one launch on the GPU).
         be.norm_matmul_qkv(*s.q, *s.k, *s.v, *L.wq, *L.wk, *L.wv, *s.x, *L.attn_norm, c.rms_eps, *s.xn, n);
-        be.rope_store_kv(*s.q, *s.k, *s.v, cache, l, pos0, n, rp);
-        be.attention(*s.att, *s.q, cache, l, pos0, n, ap);  // (n, q_dim)
+        be.rope_attention(*s.att, *s.q, *s.k, *s.v, cache, l, pos0, n, rp, ap);  // (n, q_dim)
         be.matmul(*s.x, *L.wo, *s.att, n, true);             // x += Wo att
         // xn = norm(x); gate = silu(Wg xn) * (Wu xn), (n, n_ff); up is scratch. Fused on the GPU.
         be.norm_matmul_swiglu(*s.gate, *s.up, *L.w_gate, *L.w_up, *s.x, *L.ffn_norm, c.rms_eps, *s.xn, n);

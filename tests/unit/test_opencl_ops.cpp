@@ -48,8 +48,9 @@ std::unique_ptr<Backend> make_tuned(const std::string &tune) {
 
 // The group-major decode path forced on (small work-groups: several K-slices even at small sizes;
 // 3 rows per item: partial blocks at every size), with the GQA-sharing decode attention, float
-// activations (the NVIDIA row turns qa on; it has its own tests).
-const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3,attn_dec=1,attn_dwg=64,qa=0";
+// activations (the NVIDIA row turns qa on; it has its own tests), chunks of 8 positions (several
+// chunks, combined inside attn_dec, even at the small sizes oclgrind runs).
+const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3,attn_dec=1,attn_dwg=64,attn_chunk=8,qa=0";
 
 // The device's default path, then the group-major path forced on; empty without OpenCL.
 std::vector<Backend *> ocl_backends() {
@@ -358,7 +359,10 @@ TEST_CASE("opencl embedding lookup, rms_norm, swiglu, add and copy") {
     }
 }
 
-void case_4(Backend *ob) {  // opencl rope_store_kv and attention (prefill then decode, GQA, split context)
+// opencl rope_store_kv and attention (prefill then decode, GQA, split context). Decode steps
+// alternate between the two ops and rope_attention (fused into one launch where the path has
+// attn_dec): each reads the cache rows the other wrote.
+void case_4(Backend *ob) {
     struct Cfg { int n_head, n_head_kv, head_dim, prompt, steps, n_ctx; };
     std::vector<Cfg> cfgs = {{4, 2, 8, 7, 3, 16}, {2, 2, 64, 33, 2, 40}, {8, 2, 128, 5, 2, 12},
                              {12, 1, 16, 9, 3, 24}};  // 12 query heads per kv head: two head blocks
@@ -388,23 +392,28 @@ void case_4(Backend *ob) {  // opencl rope_store_kv and attention (prefill then 
         int pos = 0;
         const std::string name = "heads " + std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) +
                                  " hd " + std::to_string(c.head_dim);
-        auto step = [&](int n) {
+        auto step = [&](int n, bool fused) {
             Pair q = twin(*ob, rand_vec((size_t)n * qd, seed++, -2.f, 2.f));
             Pair k = twin(*ob, rand_vec((size_t)n * kvd, seed++, -2.f, 2.f));
             Pair v = twin(*ob, rand_vec((size_t)n * kvd, seed++));
-            cpu_backend().rope_store_kv(*q.c, *k.c, *v.c, *kc, 1, pos, n, rp);
-            ob->rope_store_kv(*q.o, *k.o, *v.o, *ko, 1, pos, n, rp);
-            expect_close(*ob, q, 2e-5, 1e-4, name + " rope q at " + std::to_string(pos));
-            expect_close(*ob, k, 2e-5, 1e-4, name + " rope k at " + std::to_string(pos));
             Pair out = twin(*ob, std::vector<float>((size_t)n * qd, 0.f));
+            cpu_backend().rope_store_kv(*q.c, *k.c, *v.c, *kc, 1, pos, n, rp);
             cpu_backend().attention(*out.c, *q.c, *kc, 1, pos, n, ap);
-            ob->attention(*out.o, *q.o, *ko, 1, pos, n, ap);
+            if (fused) {
+                ob->rope_attention(*out.o, *q.o, *k.o, *v.o, *ko, 1, pos, n, rp, ap);
+            } else {
+                ob->rope_store_kv(*q.o, *k.o, *v.o, *ko, 1, pos, n, rp);
+                expect_close(*ob, q, 2e-5, 1e-4, name + " rope q at " + std::to_string(pos));
+                expect_close(*ob, k, 2e-5, 1e-4, name + " rope k at " + std::to_string(pos));
+                ob->attention(*out.o, *q.o, *ko, 1, pos, n, ap);
+            }
             // The OpenCL cache holds half: ~1e-3 relative per value.
-            expect_close(*ob, out, 3e-3, 3e-3, name + " attention at " + std::to_string(pos) + " n=" + std::to_string(n));
+            expect_close(*ob, out, 3e-3, 3e-3, name + (fused ? " rope_attention" : " attention") + " at " +
+                                                   std::to_string(pos) + " n=" + std::to_string(n));
             pos += n;
         };
-        step(c.prompt);
-        for (int i = 0; i < c.steps && pos < c.n_ctx; ++i) step(1);
+        step(c.prompt, true);
+        for (int i = 0; i < c.steps && pos < c.n_ctx; ++i) step(1, i % 2 == 0);
     }
 }
 
@@ -667,8 +676,12 @@ TEST_CASE("opencl int8 activations quantized by their producers (SwiGLU, attenti
         return;
     }
     // One row per item and one K-slice (gm_items=1): blocks of 64 whole rows, so gmq_swiglu_q4
-    // quantizes its output; attention split into chunks of 8: attn_reduce_q quantizes.
-    std::unique_ptr<Backend> obp = make_tuned("gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8");
+    // quantizes its output; attention split into chunks of 8: the last attn_dec work-group of
+    // each head block quantizes (attn_fuse=0: attn_reduce_q does).
+    for (const char *tune : {"gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8",
+                             "gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8,attn_fuse=0"}) {
+    INFO("tune: ", tune);
+    std::unique_ptr<Backend> obp = make_tuned(tune);
     Backend *ob = obp.get();
     uint32_t seed = 700;
     for (bool mins : {false, true}) {
@@ -720,16 +733,25 @@ TEST_CASE("opencl int8 activations quantized by their producers (SwiGLU, attenti
         auto oo = ob->upload_matrix(std::move(to));
         auto co = cpu_backend().upload_matrix(clone(ho));
         auto ko = ob->alloc_kv(1, ctx, kvd);
+        auto kcpu = cpu_backend().alloc_kv(1, ctx, kvd);
         for (int pos = 0; pos < ctx; ++pos) {
             Pair q = twin(*ob, rand_vec((size_t)qd, seed++, -2.f, 2.f));
             Pair k = twin(*ob, rand_vec((size_t)kvd, seed++, -2.f, 2.f));
             Pair v = twin(*ob, rand_vec((size_t)kvd, seed++));
-            ob->rope_store_kv(*q.o, *k.o, *v.o, *ko, 0, pos, 1, rp);
             Pair out = twin(*ob, std::vector<float>((size_t)qd, 0.f));
             Pair y = twin(*ob, rand_vec(48, seed++));
             std::vector<float> before = read_all(*ob, *y.o);
-            ob->attention(*out.o, *q.o, *ko, 0, pos, 1, ap);
+            if (pos % 2) {  // RoPE and the KV store fused into the attention launch
+                ob->rope_attention(*out.o, *q.o, *k.o, *v.o, *ko, 0, pos, 1, rp, ap);
+            } else {
+                ob->rope_store_kv(*q.o, *k.o, *v.o, *ko, 0, pos, 1, rp);
+                ob->attention(*out.o, *q.o, *ko, 0, pos, 1, ap);
+            }
             ob->matmul(*y.o, *oo, *out.o, 1, true);
+            // The float attention output (written by the step that also quantized it) first.
+            cpu_backend().rope_store_kv(*q.c, *k.c, *v.c, *kcpu, 0, pos, 1, rp);
+            cpu_backend().attention(*out.c, *q.c, *kcpu, 0, pos, 1, ap);
+            expect_close(*ob, out, 3e-3, 3e-3, std::string("attention output at ") + std::to_string(pos));
             std::vector<float> av = read_all(*ob, *out.o);
             cpu_backend().write(*out.c, av.data(), av.size());
             cpu_backend().write(*y.c, before.data(), before.size());
@@ -738,5 +760,6 @@ TEST_CASE("opencl int8 activations quantized by their producers (SwiGLU, attenti
             QaCheck{ob, std::string(mins ? "q4+mins" : "q4") + " attention -> Wo at " + std::to_string(pos)}(
                 *y.o, read_all(cpu_backend(), *y.c), ho, xs, 0, 48, &before);
         }
+    }
     }
 }

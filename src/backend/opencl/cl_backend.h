@@ -83,6 +83,8 @@ public:
                        int n, const RopeParams &p) override;
     void attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0, int n,
                    const AttentionParams &p) override;
+    void rope_attention(Buffer &out, Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer,
+                        int pos0, int n, const RopeParams &rp, const AttentionParams &ap) override;
     void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) override;
     void add(Buffer &y, const Buffer &x, size_t n) override;
     void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset, size_t src_offset) override;
@@ -116,6 +118,14 @@ private:
     void gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
                  bool accumulate, size_t x_off, size_t y_off);
     void ensure(Mem &m, size_t &cap, size_t bytes);
+    // The attention op; with rope (one token, attn_dec), RoPE and the KV-cache store of k / v
+    // happen inside the attention launch.
+    struct FusedRope {
+        const Buffer *k, *v;
+        const RopeParams *p;
+    };
+    void attention_impl(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0, int n,
+                        const AttentionParams &p, const FusedRope *rope);
     // Whether W takes the int8-activation products (tuning qa, group-major Q4).
     bool qa_ok(const ClWeight &W) const { return tune_.qa && W.gm && W.type == DType::Q4; }
     // quant_act: x (n, K) at x_off, optionally RMS-normed with `norm`, into qa_q_ / qa_d_.
@@ -167,6 +177,7 @@ private:
     Mem xalign_; size_t xalign_cap_ = 0;   // aligned copy of an unaligned GEMV input
     Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
     Mem part_ml_; size_t part_ml_cap_ = 0;
+    Mem tickets_; size_t tickets_cap_ = 0; // attn_dec's per-(token, head block) counters, kept zero
     std::vector<float> inv_freq_host_;
     // int8 activations and their per-group (d, Σv, Σq): set 0 written by quant_act, set 1 by the
     // fused producers (gmq_swiglu_q4, attn_reduce_q), which read set 0; qa_cur_ is the set the

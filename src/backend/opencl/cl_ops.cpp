@@ -381,6 +381,26 @@ void ClBackend::rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &ca
 
 void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0,
                           int n, const AttentionParams &p) {
+    attention_impl(out, q, cache, layer, pos0, n, p, nullptr);
+}
+
+void ClBackend::rope_attention(Buffer &out, Buffer &q, Buffer &k, const Buffer &v, KvCache &cache,
+                               int layer, int pos0, int n, const RopeParams &rp, const AttentionParams &ap) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    // One decoded token through attn_dec: RoPE and the KV store happen inside the attention launch.
+    if (n == 1 && tune_.attn_dec && tune_.attn_rope && rp.head_dim == ap.head_dim && rp.n_head == ap.n_head &&
+        rp.n_head_kv == ap.n_head_kv && rp.inv_freq && (int)rp.inv_freq->size() * 2 == rp.head_dim &&
+        k.n_floats >= (size_t)static_cast<const ClKv &>(cache).kv_dim &&
+        v.n_floats >= (size_t)static_cast<const ClKv &>(cache).kv_dim) {
+        const FusedRope fr{&k, &v, &rp};
+        attention_impl(out, q, cache, layer, pos0, n, ap, &fr);
+        return;
+    }
+    Backend::rope_attention(out, q, k, v, cache, layer, pos0, n, rp, ap);
+}
+
+void ClBackend::attention_impl(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0,
+                               int n, const AttentionParams &p, const FusedRope *rope) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     const ClKv &kv = static_cast<const ClKv &>(cache);
     if (n <= 0) return;
@@ -393,6 +413,7 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
     const int ctx = pos0 + n;
     // Decode (a few tokens): attn_dec shares every K/V load among a GQA group's query heads.
     const bool dec = tune_.attn_dec && n <= tune_.gemv_max_n;
+    need(!rope || (dec && n == 1), "fused RoPE needs attn_dec and one token");
     const int max_chunk = dec ? kAttnDecChunk : tune_.attn_max_chunk;
     int n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);
     int chunk = (ctx + n_chunks - 1) / n_chunks;
@@ -408,39 +429,54 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
         ensure(part_o_, part_o_cap_, (size_t)tb * p.n_head * n_chunks * p.head_dim * 4);
         ensure(part_ml_, part_ml_cap_, (size_t)tb * p.n_head * n_chunks * 2 * 4);
     }
+    const int nq = p.n_head / p.n_head_kv, n_qblk = (nq + kAttnQb - 1) / kAttnQb;
+    const size_t blocks = (size_t)p.n_head_kv * n_qblk;  // attn_dec work-groups per chunk and token
+    // attn_dec combines the chunks itself (a ticket per token and head block).
+    const bool fuse = dec && !direct && tune_.attn_fuse;
+    if (fuse && tickets_cap_ < (size_t)tb * blocks * 4) {
+        ensure(tickets_, tickets_cap_, (size_t)tb * blocks * 4);
+        const cl_int zero = 0;
+        ++mods_;
+        check(clEnqueueFillBuffer(queue_, tickets_.m, &zero, sizeof zero, 0, tickets_cap_, 0, nullptr, nullptr),
+              "clEnqueueFillBuffer(tickets)");
+    }
     const char *kname = dec ? "attn_dec" : "attn_partial";
-    // With int8 activations, the reduction quantizes the output for Wo (all tokens in one pass).
+    // With int8 activations, the last step (attn_dec or attn_reduce_q) quantizes the output for Wo.
     const bool rq = tune_.qa && tune_.gm && dec && tb == n && p.head_dim % 32 == 0;
     if (rq) ensure_qa(1, n, (int)qd);
     cl_kernel kp = kernel(kname);
     cl_kernel kr = kernel("attn_reduce");
-    const int nq = p.n_head / p.n_head_kv, n_qblk = (nq + kAttnQb - 1) / kAttnQb;
     for (int t0 = 0; t0 < n; t0 += tb) {
         const int nt = std::min(tb, n - t0);
         args(kp, mem_of(q), kv.k[layer].m, kv.v[layer].m, mem_of(out), direct ? dummy_.m : part_o_.m,
              direct ? dummy_.m : part_ml_.m, (cl_int)p.n_head, (cl_int)p.n_head_kv,
              (cl_int)p.head_dim, (cl_float)p.scale, (cl_int)pos0, (cl_int)t0, (cl_int)chunk,
              (cl_int)n_chunks, (cl_int)direct);
-        if (dec) args_from(kp, 15, (cl_int)(rq && direct), rq ? qa_q_[1].m : dummy_.m, rq ? qa_d_[1].m : dummy_.m);
+        if (dec) {
+            args_from(kp, 15, (cl_int)(rq && (direct || fuse)), rq ? qa_q_[1].m : dummy_.m, rq ? qa_d_[1].m : dummy_.m,
+                      (cl_int)(rope != nullptr), rope ? mem_of(*rope->k) : dummy_.m, rope ? mem_of(*rope->v) : dummy_.m,
+                      rope ? inv_freq_buffer(*rope->p->inv_freq) : dummy_.m, (cl_int)fuse, fuse ? tickets_.m : dummy_.m);
+        }
         // attn_dec: a work-group per (chunk, kv head x query-head block); attn_partial: per (chunk, head).
         const size_t wg = (size_t)(dec ? tune_.attn_dwg : tune_.attn_wg);
-        size_t gws[3] = {(size_t)n_chunks * wg, dec ? (size_t)p.n_head_kv * n_qblk : (size_t)p.n_head, (size_t)nt};
+        size_t gws[3] = {(size_t)n_chunks * wg, dec ? blocks : (size_t)p.n_head, (size_t)nt};
         size_t lws[3] = {wg, 1, 1};
         launch(kname, kp, 3, gws, lws);
-        if (!direct && rq) {  // the reduction also quantizes the output for the Wo product
+        if (direct || fuse) continue;
+        if (rq) {  // the reduction also quantizes the output for the Wo product
             cl_kernel kq = kernel("attn_reduce_q");
             args(kq, mem_of(out), part_o_.m, part_ml_.m, (cl_int)p.n_head, (cl_int)p.head_dim, (cl_int)n_chunks,
                  (cl_int)t0, qa_q_[1].m, qa_d_[1].m);
-            size_t g2[2] = {round_up(qd / 8, (size_t)tune_.qa_wg), (size_t)nt}, l2[2] = {(size_t)tune_.qa_wg, 1};
+            size_t g2[2] = {(size_t)p.n_head * tune_.qa_wg, (size_t)nt}, l2[2] = {(size_t)tune_.qa_wg, 1};
             launch("attn_reduce_q", kq, 2, g2, l2);
-        } else if (!direct) {
+        } else {
             args(kr, mem_of(out), part_o_.m, part_ml_.m, (cl_int)p.n_head, (cl_int)p.head_dim,
                  (cl_int)n_chunks, (cl_int)t0);
             size_t g2[3] = {(size_t)p.head_dim, (size_t)p.n_head, (size_t)nt};
             launch("attn_reduce", kr, 3, g2, nullptr);
         }
     }
-    if (rq) set_qa_pending(out, 0, n, (int)qd);  // attn_dec (one chunk) or attn_reduce_q quantized it
+    if (rq) set_qa_pending(out, 0, n, (int)qd);  // attn_dec or attn_reduce_q quantized it
 }
 
 void ClBackend::swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) {

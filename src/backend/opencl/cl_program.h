@@ -39,13 +39,19 @@ struct Tuning {
     // (one quant_act launch per product input, the RMSNorm folded in) and use int8 dot products.
     bool qa = false;
     int qa_wg = 64;               // work-items per quant_act work-group (one 32-group each)
-    int dot = -1;
+    int dot = -1;                 // dot-product implementation (gemv.cl DOT_IMPL); -1: by device
     bool qa_pro = true;           // fused products quantize x in a prologue (no quant_act launch)
     int qa_pro_bytes = 24576;     // ... when its __local copy (1.5 bytes per input) fits this
     // Decode attention through attn_dec (GQA group shares K/V loads), ATTN_DWG items per group.
     bool attn_dec = false;
     int attn_dwg = 128;
-    int flush_every = 0;  // clFlush after this many launches (0: only where the host waits)                 // dot-product implementation (gemv.cl DOT_IMPL); -1: by device
+    int attn_vb = 8;        // attn_dec: V rows (and partials when combining) loaded per step per item
+    // attn_dec combines its chunks itself (the last work-group, through atomics), no attn_reduce
+    // launch. Off: on the H100 the combine's chains of atomic reads cost more than the launch it
+    // saves (attn_dec 39.6 us vs 21.0 + 7.0 us for attn_dec + attn_reduce_q per layer).
+    bool attn_fuse = false;
+    bool attn_rope = true;  // one-token decode: RoPE + KV store inside attn_dec, no rope_store_kv
+    int flush_every = 0;    // clFlush after this many launches (0: only where the host waits)
 };
 
 // attn_dec limits (kernels/attention.cl ATTN_QB, ATTN_DCHUNK): query heads per work-group and

@@ -140,10 +140,12 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     int n_head_kv, int head_dim, float scale, int pos0, int t0, int chunk, int n_chunks, int direct,
     int quant, __global uint *yq, __global float4 *yd, int rope, __global const float *kf,
     __global const float *vf, __global const float *inv_freq, int fuse, __global int *tickets) {
-    __local float qs[ATTN_QB * HEAD_DIM_MAX];  // scaled queries; later the output for quant
-    __local float sc[ATTN_QB * ATTN_DCHUNK];   // scores, then softmax numerators [head][pos]
+    // qs: scaled queries, later the output for quant; sc: scores, then softmax numerators
+    // [head][pos]; after the V loop all of qsc holds the V slices' partials (ATTN_DWG <= 128).
+    __local float qsc[ATTN_QB * HEAD_DIM_MAX + ATTN_QB * ATTN_DCHUNK];
+    __local float *qs = qsc, *sc = qsc + ATTN_QB * HEAD_DIM_MAX;
     __local float p1[ATTN_QB * ATTN_DWG];      // per-item partial dots [item][head]; V slices
-    __local float red[ATTN_DWG];
+    __local float red[ATTN_DWG], red2[ATTN_DWG];
     __local float ml[2 * ATTN_QB];             // per head: max, sum
     __local float am[ATTN_DWG], sv[ATTN_DWG];
     __local int sq[ATTN_DWG];
@@ -241,19 +243,15 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
-    // Softmax numerators per head: TPH items per head, a __local tree per quantity.
+    // Softmax numerators per head: TPH items per head; each item reads its head's TPH partial
+    // maxima / sums (one barrier per quantity, no tree).
     const int TPH = ATTN_DWG / ATTN_QB, hh = lid / TPH, r = lid % TPH;
     float m = -INFINITY;
     if (hh < nh)
         for (int j = r; j < len; j += TPH) m = fmax(m, sc[hh * ATTN_DCHUNK + j]);
     red[lid] = m;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = TPH / 2; s > 0; s >>= 1) {
-        if (r < s) red[lid] = fmax(red[lid], red[lid + s]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    m = red[hh * TPH];
-    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int e = 0; e < TPH; ++e) m = fmax(m, red[hh * TPH + e]);
     float l = 0.f;
     if (hh < nh)
         for (int j = r; j < len; j += TPH) {
@@ -261,20 +259,17 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
             sc[hh * ATTN_DCHUNK + j] = e;
             l += e;
         }
-    red[lid] = l;
+    red2[lid] = l;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = TPH / 2; s > 0; s >>= 1) {
-        if (r < s) red[lid] += red[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
     if (r == 0 && hh < nh) {
+        float L = 0.f;
+        for (int e = 0; e < TPH; ++e) L += red2[lid + e];
         ml[2 * hh] = m;
-        ml[2 * hh + 1] = red[lid];
+        ml[2 * hh + 1] = L;  // read after the V loop's barrier
     }
-    barrier(CLK_LOCAL_MEM_FENCE);
 
-    // V: items = (4-dim lane) x (position slice), all heads per item (o[] registers); the slices
-    // hand their partials to slice 0 through qs (free after the scores), one at a time.
+    // V: items = (4-dim lane) x (position slice), all heads per item (o[] registers); slices
+    // 1.. leave their partials in qsc (free once every item is past the V loop) for slice 0.
     const int units = nh * lanes;
     const int nsl = ATTN_DWG / lanes, ln = lid % lanes, sl = lid / lanes;
     float4 o[ATTN_QB];
@@ -294,16 +289,15 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
                     if (i < nh) o[i] += sc[i * ATTN_DCHUNK + j] * vv[u];
         }
     }
-    for (int s = 1; s < nsl; ++s) {
-        if (sl == s)
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (sl > 0)  // (nsl - 1) * nh * head_dim < 4 * ATTN_DWG * ATTN_QB floats: fits qsc
+        for (int i = 0; i < ATTN_QB; ++i)
+            if (i < nh) vstore4(o[i], ln, qsc + ((sl - 1) * nh + i) * head_dim);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (sl == 0)  // each item reads only its own lane: its later qs writes race with no one
+        for (int s = 1; s < nsl; ++s)
             for (int i = 0; i < ATTN_QB; ++i)
-                if (i < nh) vstore4(o[i], ln, qs + i * head_dim);
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (sl == 0)
-            for (int i = 0; i < ATTN_QB; ++i)
-                if (i < nh) o[i] += vload4(ln, qs + i * head_dim);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+                if (i < nh) o[i] += vload4(ln, qsc + ((s - 1) * nh + i) * head_dim);
     if (sl == 0)
         for (int i = 0; i < ATTN_QB; ++i) {
             if (i >= nh) break;

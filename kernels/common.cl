@@ -118,8 +118,10 @@ QA_QUANT8(qa_quant8, __global)
 QA_QUANT8(qa_quant8_l, __local)
 
 // 1 / RMS of one token's x (K floats, K % 4 == 0) with eps, summed by a whole work-group (1-D or
-// 2-D: flattened id lid of wgs items, a power of two) through scr (one float per item).
-// Uniform control flow.
+// 2-D: flattened id lid of wgs items, a power of two) through scr (QA_SCR(wgs) floats): the
+// items' partial sums, then 16 sums of wgs / 16 of them, then every item adds the 16 (three
+// barriers, not a log2(wgs)-deep tree). Uniform control flow.
+#define QA_SCR(wgs) ((wgs) + 16)
 inline float qa_inv_rms(__global const float *xt, int K, float eps, int lid, int wgs, __local float *scr) {
     float s = 0.f;
     for (int i = lid; i < K / 4; i += wgs) {
@@ -128,11 +130,16 @@ inline float qa_inv_rms(__global const float *xt, int K, float eps, int lid, int
     }
     scr[lid] = s;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int st = wgs / 2; st > 0; st >>= 1) {
-        if (lid < st) scr[lid] += scr[lid + st];
-        barrier(CLK_LOCAL_MEM_FENCE);
+    const int ng = min(wgs, 16), per = wgs / ng;
+    if (lid < ng) {
+        float t = 0.f;
+        for (int j = 0; j < per; ++j) t += scr[lid * per + j];
+        scr[wgs + lid] = t;
     }
-    const float inv = rsqrt(scr[0] / (float)K + eps);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float tot = 0.f;
+    for (int j = 0; j < ng; ++j) tot += scr[wgs + j];
+    const float inv = rsqrt(tot / (float)K + eps);
     barrier(CLK_LOCAL_MEM_FENCE);  // scr reusable
     return inv;
 }

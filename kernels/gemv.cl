@@ -497,7 +497,7 @@ inline int q4_dot_i8(uint4 w, uint4 xl, uint4 xh) {
 __kernel void quant_act(__global const float *x, int x_off, int K, int use_norm,
                         __global const float *nw, float eps, __global uint *xq,
                         __global float4 *xd) {
-    __local float scratch[QA_WG];
+    __local float scratch[QA_SCR(QA_WG)];
     __local float am[QA_WG], sv[QA_WG];
     __local int sq[QA_WG];
     const int t = get_global_id(1), lid = get_local_id(0);
@@ -573,7 +573,7 @@ __kernel void gmq3_q4(__global const uint4 *W0, __global const half *S0, __globa
                       __global const float *xf, int use_norm, __global const float *nw, float eps,
                       __local uint4 *xql, __local float4 *xdl) {
     __local float red[GM_RED];
-    __local float scr[GM_WG], am[GM_WG], sv[GM_WG];
+    __local float scr[QA_SCR(GM_WG)], am[GM_WG], sv[GM_WG];
     __local int sq[GM_WG];
     const int R = get_local_size(0), RB = R * GM_ROWS, G = K / 32;
     const int nb0 = (rows0 + RB - 1) / RB, nb1 = (rows1 + RB - 1) / RB;
@@ -616,7 +616,7 @@ __kernel void gmq_swiglu_q4(__global const uint4 *Wa, __global const half *Sa,
                             __global const float *nw, float eps, __local uint4 *xql,
                             __local float4 *xdl) {
     __local float red[GM_RED];
-    __local float scr[GM_WG], am[GM_WG], sv[GM_WG];
+    __local float scr[QA_SCR(GM_WG)], am[GM_WG], sv[GM_WG];
     __local int sq[GM_WG];
     const int R = get_local_size(0), t = get_global_id(2), G = K / 32;
     const int row0 = get_group_id(0) * R * GM_ROWS + get_local_id(0);

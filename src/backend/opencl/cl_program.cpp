@@ -125,7 +125,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "qa_pro") t.qa_pro = v != 0;
                 else if (k == "qa_pro_bytes" && v >= 0) t.qa_pro_bytes = v;
                 else if (k == "flush_every" && v >= 0) t.flush_every = v;
-                else if (k == "attn_dwg" && pow2(v) && v >= 64 && v <= 1024) t.attn_dwg = v;
+                else if (k == "attn_dwg" && (v == 64 || v == 128)) t.attn_dwg = v;  // attn_dec's __local plan
                 else if (k == "attn_fuse") t.attn_fuse = v != 0;
                 else if (k == "attn_vb" && v > 0 && v <= 32) t.attn_vb = v;
                 else if (k == "attn_rope") t.attn_rope = v != 0;

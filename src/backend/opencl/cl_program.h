@@ -44,7 +44,7 @@ struct Tuning {
     int qa_pro_bytes = 24576;     // ... when its __local copy (1.5 bytes per input) fits this
     // Decode attention through attn_dec (GQA group shares K/V loads), ATTN_DWG items per group.
     bool attn_dec = false;
-    int attn_dwg = 128;
+    int attn_dwg = 128;     // 64 or 128 (attn_dec's __local plan)
     int attn_vb = 8;        // attn_dec: V rows (and partials when combining) loaded per step per item
     // attn_dec combines its chunks itself (the last work-group, through atomics), no attn_reduce
     // launch. Off: on the H100 the combine's chains of atomic reads cost more than the launch it

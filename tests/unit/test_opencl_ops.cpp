@@ -677,9 +677,9 @@ TEST_CASE("opencl int8 activations quantized by their producers (SwiGLU, attenti
     }
     // One row per item and one K-slice (gm_items=1): blocks of 64 whole rows, so gmq_swiglu_q4
     // quantizes its output; attention split into chunks of 8: the last attn_dec work-group of
-    // each head block quantizes (attn_fuse=0: attn_reduce_q does).
+    // each head block quantizes (attn_fuse=0: attn_reduce_q does, over at most 2 longer chunks).
     for (const char *tune : {"gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8",
-                             "gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8,attn_fuse=0"}) {
+                             "gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8,attn_fuse=0,attn_dec_chunks=2"}) {
     INFO("tune: ", tune);
     std::unique_ptr<Backend> obp = make_tuned(tune);
     Backend *ob = obp.get();

@@ -416,6 +416,7 @@ void ClBackend::attention_impl(Buffer &out, const Buffer &q, const KvCache &cach
     need(!rope || (dec && n == 1), "fused RoPE needs attn_dec and one token");
     const int max_chunk = dec ? kAttnDecChunk : tune_.attn_max_chunk;
     int n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);
+    if (dec && tune_.attn_dec_chunks > 0) n_chunks = std::min(n_chunks, tune_.attn_dec_chunks);
     int chunk = (ctx + n_chunks - 1) / n_chunks;
     if (chunk > max_chunk) {
         n_chunks = (ctx + max_chunk - 1) / max_chunk;

@@ -75,7 +75,10 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.attn_dec = true;
         // RoPE + KV store inside attn_dec (attn_rope, default on) and the per-head attn_reduce_q:
         // 272.4 / 255.8 vs 262.1 / 232.8 tok/s for the previous kernels (two pairs of medians of
-        // 3, same call), 196 launches per token.
+        // 3, same call), 196 launches per token. Chunks of 32 up to 64 chunks, longer past that
+        // (single runs: 512 context, chunk 16 280 / 32 271-277 / 64 235 / 128 223 tok/s; 4000
+        // context, chunk 32 230, 64 242, 128 211).
+        t.attn_dec_chunks = 64;
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";
@@ -127,6 +130,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "flush_every" && v >= 0) t.flush_every = v;
                 else if (k == "attn_dwg" && (v == 64 || v == 128)) t.attn_dwg = v;  // attn_dec's __local plan
                 else if (k == "attn_fuse") t.attn_fuse = v != 0;
+                else if (k == "attn_dec_chunks" && v >= 0) t.attn_dec_chunks = v;
                 else if (k == "attn_vb" && v > 0 && v <= 32) t.attn_vb = v;
                 else if (k == "attn_rope") t.attn_rope = v != 0;
                 else if (k == "dot" && v >= 0 && v <= 3) t.dot = v;

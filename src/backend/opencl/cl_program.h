@@ -45,6 +45,7 @@ struct Tuning {
     // Decode attention through attn_dec (GQA group shares K/V loads), ATTN_DWG items per group.
     bool attn_dec = false;
     int attn_dwg = 128;     // 64 or 128 (attn_dec's __local plan)
+    int attn_dec_chunks = 0; // attn_dec: at most this many chunks (longer ones past that); 0: no cap
     int attn_vb = 8;        // attn_dec: V rows (and partials when combining) loaded per step per item
     // attn_dec combines its chunks itself (the last work-group, through atomics), no attn_reduce
     // launch. Off: on the H100 the combine's chains of atomic reads cost more than the launch it

@@ -91,7 +91,8 @@ __kernel void attn_reduce(__global float *out, __global const float *part_o,
 // kv head g x query-head block, token t), ATTN_DWG items, chunk <= ATTN_DCHUNK positions.
 //   scores: items = (position lanes) x (DS dim splits); each reads 16-byte pieces of its K row
 //     (consecutive items: consecutive pieces of one row) and accumulates one dot per query head;
-//   softmax: ATTN_DWG / ATTN_QB items per head, __local trees for max and sum;
+//   softmax: ATTN_DWG / ATTN_QB items per head, their partial maxima / sums read back from
+//     __local by every item of the head (one barrier each);
 //   V: items = (4-dim lanes) x (position slices), all heads per item; slices added through __local.
 // Per-item arrays are indexed only by constant-bound loops (a loop bounded by the head count
 // would put them in slow private memory).
@@ -144,7 +145,7 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     // [head][pos]; after the V loop all of qsc holds the V slices' partials (ATTN_DWG <= 128).
     __local float qsc[ATTN_QB * HEAD_DIM_MAX + ATTN_QB * ATTN_DCHUNK];
     __local float *qs = qsc, *sc = qsc + ATTN_QB * HEAD_DIM_MAX;
-    __local float p1[ATTN_QB * ATTN_DWG];      // per-item partial dots [item][head]; V slices
+    __local float p1[ATTN_QB * ATTN_DWG];      // per-item partial dots [item][head]; fuse: slices
     __local float red[ATTN_DWG], red2[ATTN_DWG];
     __local float ml[2 * ATTN_QB];             // per head: max, sum
     __local float am[ATTN_DWG], sv[ATTN_DWG];

@@ -49,8 +49,9 @@ std::unique_ptr<Backend> make_tuned(const std::string &tune) {
 // The group-major decode path forced on (small work-groups: several K-slices even at small sizes;
 // 3 rows per item: partial blocks at every size), with the GQA-sharing decode attention, float
 // activations (the NVIDIA row turns qa on; it has its own tests), chunks of 8 positions (several
-// chunks, combined inside attn_dec, even at the small sizes oclgrind runs).
-const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3,attn_dec=1,attn_dwg=64,attn_chunk=8,qa=0";
+// chunks even at the small sizes oclgrind runs) combined inside attn_dec (attn_fuse: off by
+// default; the float attn_reduce runs in the device-default path's tests, attn_reduce_q below).
+const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3,attn_dec=1,attn_dwg=64,attn_chunk=8,attn_fuse=1,qa=0";
 
 // The device's default path, then the group-major path forced on; empty without OpenCL.
 std::vector<Backend *> ocl_backends() {
@@ -678,7 +679,7 @@ TEST_CASE("opencl int8 activations quantized by their producers (SwiGLU, attenti
     // One row per item and one K-slice (gm_items=1): blocks of 64 whole rows, so gmq_swiglu_q4
     // quantizes its output; attention split into chunks of 8: the last attn_dec work-group of
     // each head block quantizes (attn_fuse=0: attn_reduce_q does, over at most 2 longer chunks).
-    for (const char *tune : {"gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8",
+    for (const char *tune : {"gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8,attn_fuse=1",
                              "gm=1,gm_wg=64,gm_rows=1,gm_items=1,qa=1,attn_dec=1,attn_chunk=8,attn_fuse=0,attn_dec_chunks=2"}) {
     INFO("tune: ", tune);
     std::unique_ptr<Backend> obp = make_tuned(tune);

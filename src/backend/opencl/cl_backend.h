@@ -124,6 +124,9 @@ private:
         const Buffer *k, *v;
         const RopeParams *p;
     };
+    // The argument checks of rope_store_kv (also for RoPE fused into attention).
+    void check_rope(const Buffer &q, const Buffer &k, const Buffer &v, const ClKv &kv, int layer, int pos0,
+                    int n, const RopeParams &p);
     void attention_impl(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0, int n,
                         const AttentionParams &p, const FusedRope *rope);
     // Whether W takes the int8-activation products (tuning qa, group-major Q4).
@@ -180,7 +183,7 @@ private:
     Mem tickets_; size_t tickets_cap_ = 0; // attn_dec's per-(token, head block) counters, kept zero
     std::vector<float> inv_freq_host_;
     // int8 activations and their per-group (d, Σv, Σq): set 0 written by quant_act, set 1 by the
-    // fused producers (gmq_swiglu_q4, attn_reduce_q), which read set 0; qa_cur_ is the set the
+    // fused producers (gmq_swiglu_q4, attn_dec, attn_reduce_q), which read set 0; qa_cur_ is the set the
     // products read. qa_pending_: a producer's quantized output not yet claimed by a product.
     Mem qa_q_[2], qa_d_[2];
     size_t qa_q_cap_[2] = {0, 0}, qa_d_cap_[2] = {0, 0};

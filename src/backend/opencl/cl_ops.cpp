@@ -361,17 +361,22 @@ cl_mem ClBackend::inv_freq_buffer(const std::vector<float> &f) {
     return inv_freq_.m;
 }
 
-void ClBackend::rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer,
-                              int pos0, int n, const RopeParams &p) {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
-    ClKv &kv = static_cast<ClKv &>(cache);
-    if (n <= 0) return;
+void ClBackend::check_rope(const Buffer &q, const Buffer &k, const Buffer &v, const ClKv &kv, int layer,
+                           int pos0, int n, const RopeParams &p) {
     need(p.inv_freq && (int)p.inv_freq->size() * 2 == p.head_dim && p.head_dim % 2 == 0, "rope inv_freq");
     need(layer >= 0 && layer < kv.n_layer && kv.kv_dim == p.n_head_kv * p.head_dim, "rope layer/kv_dim");
     if (pos0 < 0 || pos0 + n > kv.n_ctx)
         fail(EDGELLM_ERR_INTERNAL, "OpenCL: KV positions %d..%d outside the cache (%d)", pos0, pos0 + n, kv.n_ctx);
     need(q.n_floats >= (size_t)n * p.n_head * p.head_dim && k.n_floats >= (size_t)n * kv.kv_dim &&
          v.n_floats >= (size_t)n * kv.kv_dim, "rope buffers");
+}
+
+void ClBackend::rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer,
+                              int pos0, int n, const RopeParams &p) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    ClKv &kv = static_cast<ClKv &>(cache);
+    if (n <= 0) return;
+    check_rope(q, k, v, kv, layer, pos0, n, p);
     cl_kernel kk = kernel("rope_store_kv");
     args(kk, mem_of(q), mem_of(k), mem_of(v), kv.k[layer].m, kv.v[layer].m, inv_freq_buffer(*p.inv_freq),
          (cl_int)p.head_dim, (cl_int)p.n_head, (cl_int)p.n_head_kv, (cl_int)pos0);
@@ -387,11 +392,12 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
 void ClBackend::rope_attention(Buffer &out, Buffer &q, Buffer &k, const Buffer &v, KvCache &cache,
                                int layer, int pos0, int n, const RopeParams &rp, const AttentionParams &ap) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    // One decoded token through attn_dec: RoPE and the KV store happen inside the attention launch.
-    if (n == 1 && tune_.attn_dec && tune_.attn_rope && rp.head_dim == ap.head_dim && rp.n_head == ap.n_head &&
-        rp.n_head_kv == ap.n_head_kv && rp.inv_freq && (int)rp.inv_freq->size() * 2 == rp.head_dim &&
-        k.n_floats >= (size_t)static_cast<const ClKv &>(cache).kv_dim &&
-        v.n_floats >= (size_t)static_cast<const ClKv &>(cache).kv_dim) {
+    // One decoded token through attn_dec: RoPE and the KV store happen inside the attention launch
+    // (the same checks as rope_store_kv; attention_impl checks the rest).
+    if (n == 1 && tune_.attn_dec && tune_.attn_rope) {
+        check_rope(q, k, v, static_cast<const ClKv &>(cache), layer, pos0, n, rp);
+        need(rp.head_dim == ap.head_dim && rp.n_head == ap.n_head && rp.n_head_kv == ap.n_head_kv,
+             "rope and attention heads differ");
         const FusedRope fr{&k, &v, &rp};
         attention_impl(out, q, cache, layer, pos0, n, ap, &fr);
         return;

@@ -88,18 +88,21 @@ __kernel void attn_reduce(__global float *out, __global const float *part_o,
 
 // attn_dec: decode attention (a few query tokens) that loads every K and V element once for all
 // the query heads of a GQA group (up to ATTN_QB of them per work-group). Work-group = (chunk c,
-// kv head g x query-head block, token t), ATTN_DWG items, chunk <= ATTN_DCHUNK positions.
-//   scores: items = (position lanes) x (DS dim splits); each reads 16-byte pieces of its K row
-//     (consecutive items: consecutive pieces of one row) and accumulates one dot per query head;
+// kv head g x query-head block, token t), ATTN_DWG items, chunk <= min(ATTN_DCHUNK, ATTN_KV /
+// head_dim) positions, head_dim % 8 == 0 (the host checks both).
+//   staging: the chunk's K (transposed, [4-dim piece][position]) and V rows go to __local as half,
+//     16 bytes per load, together with the scaled queries: one round trip for all of them;
+//   scores: item -> (head, position), positions fastest: conflict-free __local reads;
 //   softmax: ATTN_DWG / ATTN_QB items per head, their partial maxima / sums read back from
 //     __local by every item of the head (one barrier each);
-//   V: items = (4-dim lanes) x (position slices), all heads per item; slices added through __local.
-// Per-item arrays are indexed only by constant-bound loops (a loop bounded by the head count
-// would put them in slow private memory).
+//   V: item -> (head, 4-dim lane) x position slice; slices added through __local.
+// Every phase is a short loop over __local data with one accumulator set per item: the compiled
+// kernel stays small (an earlier version kept K / V in registers with every head per item, fully
+// unrolled: ~8k PTX lines and 20.6 vs 12.3 us per layer on the H100, bound by executing that code).
 // Fusions (kernel arguments, uniform):
 //   rope (one query token): q is rotated while it is staged, and the work-group whose chunk holds
 //     the token's position rotates kf / stores kf and vf into the cache rows (block 0 of the
-//     query heads) and uses them from __local, rounded to half like the cache: no rope_store_kv.
+//     query heads) and into its staging, rounded to half like the cache: no rope_store_kv.
 //   fuse (several chunks): each work-group writes its partial, then takes a ticket (an atomic
 //     counter per (token, head block)); the last of the n_chunks combines the partials and
 //     writes the output (no attn_reduce launch), resetting the counter for the next launch.
@@ -129,11 +132,32 @@ inline bool online_step(float *M, float *L, float mc, float lc, float *fa, float
     return true;
 }
 
-// Rotate-half RoPE of element d of a head (x: the head's values), HF convention.
-inline float rope_elem(__global const float *x, int d, int hd2, float ang) {
-    const float c = cos(ang), s = sin(ang);
-    return d < hd2 ? x[d] * c - x[d + hd2] * s : x[d] * c + x[d - hd2] * s;
+// Rotate-half RoPE (HF convention) of 4 consecutive elements d..d+3 of a head, x: their values,
+// y: the partner elements d ± head_dim / 2 (all four on one side: head_dim % 8 == 0), lo: d is in
+// the first half; angles pos * f (f: the frequencies of d % (head_dim / 2) ..).
+inline float4 rope4(float4 x, float4 y, bool lo, float pos, float4 f) {
+    const float4 a = pos * f, c = cos(a), s = sin(a);
+    return lo ? x * c - y * s : x * c + y * s;
 }
+
+// NVIDIA: the partials of other work-groups are read from L2 (ld.global.cg: L1 is not coherent
+// across SMs), after the ticket and a device-scope fence; they were written with plain stores
+// followed by the same fence. Elsewhere the partials cross work-groups through atomics.
+#if DOT_IMPL == 3
+#define FUSE_ATOMICS 0
+inline float4 load_cg4(__global const float *p) {
+    float4 r;
+    asm volatile("ld.global.cg.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(r.x), "=f"(r.y), "=f"(r.z), "=f"(r.w) : "l"(p));
+    return r;
+}
+inline float2 load_cg2(__global const float *p) {
+    float2 r;
+    asm volatile("ld.global.cg.v2.f32 {%0, %1}, [%2];" : "=f"(r.x), "=f"(r.y) : "l"(p));
+    return r;
+}
+#else
+#define FUSE_ATOMICS 1
+#endif
 
 __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     __global const float *q, __global half *kc, __global half *vc,
@@ -142,17 +166,18 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     int quant, __global uint *yq, __global float4 *yd, int rope, __global const float *kf,
     __global const float *vf, __global const float *inv_freq, int fuse, __global int *tickets) {
     // qs: scaled queries, later the output for quant; sc: scores, then softmax numerators
-    // [head][pos]; after the V loop all of qsc holds the V slices' partials (ATTN_DWG <= 128).
-    __local float qsc[ATTN_QB * HEAD_DIM_MAX + ATTN_QB * ATTN_DCHUNK];
-    __local float *qs = qsc, *sc = qsc + ATTN_QB * HEAD_DIM_MAX;
-    __local float p1[ATTN_QB * ATTN_DWG];      // per-item partial dots [item][head]; fuse: slices
+    // [head][position]; ks / vs: the chunk's K (transposed) and V as half, ATTN_KV halfs each;
+    // p1 (in ks once the scores are done): V-slice sums, then the fused combine's slices.
+    __local float qs[ATTN_QB * HEAD_DIM_MAX];
+    __local float sc[ATTN_QB * ATTN_DCHUNK];
+    __local ushort ksb[ATTN_KV], vsb[ATTN_KV];
     __local float red[ATTN_DWG], red2[ATTN_DWG];
-    __local float ml[2 * ATTN_QB];             // per head: max, sum
+    __local float ml[2 * ATTN_QB];  // per head: max, sum
     __local float am[ATTN_DWG], sv[ATTN_DWG];
     __local int sq[ATTN_DWG];
-    __local ushort knew[HEAD_DIM_MAX], vnew[HEAD_DIM_MAX];  // the new position's k, v (half bits)
     __local int is_last;
-    __local half *kn = (__local half *)knew, *vn = (__local half *)vnew;
+    __local half *ks = (__local half *)ksb, *vs = (__local half *)vsb;
+    __local float *p1 = (__local float *)ksb;  // needs 8 * ATTN_DWG floats <= ATTN_KV / 2
     const int lid = get_local_id(0);
     const int c = get_group_id(0);
     const int nq = n_head / n_head_kv;
@@ -182,67 +207,61 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
         }
         return;
     }
-    __global const float *qt = q + ((long)(t0 + t) * n_head + h0) * head_dim;
-    for (int i = lid; i < nh * head_dim; i += ATTN_DWG) {
-        const int d = i % head_dim;
-        const float x = rope ? rope_elem(qt + i - d, d, hd2, (float)pos * inv_freq[d % hd2]) : qt[i];
-        qs[i] = x * scale;
+    // Stage the chunk's K (transposed: [4-dim piece][position]) and V ([position][dim]) rows in
+    // __local as half, 8 halfs per load, items along a row (head_dim % 8 == 0, chunk * head_dim <=
+    // ATTN_KV: the host). The new position's row is not read: this launch writes it (below).
+    const int pieces = head_dim / 8;
+    const long kvo = (long)start * kv_dim + kvh * head_dim;  // the chunk's first row, this kv head
+    for (int i = lid; i < len * pieces; i += ATTN_DWG) {
+        const int j = i / pieces, pc = i % pieces;
+        if (has_new && start + j == pos) continue;
+        __global const half *kr = kc + kvo + (long)j * kv_dim + 8 * pc;
+        __global const half *vr = vc + kvo + (long)j * kv_dim + 8 * pc;
+        vstore_half4(vload_half4(0, kr), 2 * pc * chunk + j, ks);
+        vstore_half4(vload_half4(1, kr), (2 * pc + 1) * chunk + j, ks);
+        vstore_half8(vload_half8(0, vr), 0, vs + j * head_dim + 8 * pc);
     }
-    if (has_new) {
+    // Queries (scaled; rotated with rope): item -> 4 dims of one head.
+    __global const float *qt = q + ((long)(t0 + t) * n_head + h0) * head_dim;
+    for (int i = lid; i < nh * lanes; i += ATTN_DWG) {
+        const int d = 4 * (i % lanes);
+        __global const float *qh = qt + (i / lanes) * head_dim;
+        float4 x = vload4(0, qh + d);
+        if (rope)
+            x = rope4(x, vload4(0, qh + (d < hd2 ? d + hd2 : d - hd2)), d < hd2, (float)pos, vload4(0, inv_freq + d % hd2));
+        vstore4(x * scale, 0, qs + (i / lanes) * head_dim + d);
+    }
+    if (has_new) {  // the new position: rotate k, store k and v (cache: block 0) and stage them
         const long src = (long)(t0 + t) * kv_dim + kvh * head_dim;
         const long dst = (long)pos * kv_dim + kvh * head_dim;
-        const int writer = get_group_id(1) % n_qblk == 0;
-        for (int d = lid; d < head_dim; d += ATTN_DWG) {
-            const float r = rope_elem(kf + src, d, hd2, (float)pos * inv_freq[d % hd2]);
-            const float v = vf[src + d];
-            vstore_half(r, d, kn);
-            vstore_half(v, d, vn);
+        const int writer = get_group_id(1) % n_qblk == 0, jn = pos - start;
+        for (int l = lid; l < lanes; l += ATTN_DWG) {
+            const int d = 4 * l;
+            const float4 r = rope4(vload4(0, kf + src + d), vload4(0, kf + src + (d < hd2 ? d + hd2 : d - hd2)), d < hd2,
+                                   (float)pos, vload4(0, inv_freq + d % hd2));
+            const float4 v = vload4(0, vf + src + d);
+            vstore_half4(r, l * chunk + jn, ks);
+            vstore_half4(v, 0, vs + jn * head_dim + d);
             if (writer) {
-                vstore_half(r, dst + d, kc);
-                vstore_half(v, dst + d, vc);
+                vstore_half4(r, 0, kc + dst + d);
+                vstore_half4(v, 0, vc + dst + d);
             }
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    // Scores. DS items share a position (power of two, <= head_dim / 4 pieces of 4 halfs).
-    int DS = 1;
-    while (DS * 2 <= ATTN_DWG / len && DS * 2 <= lanes && DS < 8) DS *= 2;
-    const int pl = ATTN_DWG / DS, p = lid / DS, ds = lid % DS;
-    for (int j0 = 0; j0 < len; j0 += pl) {
-        const int j = j0 + p;
-        float acc[ATTN_QB];
-        for (int i = 0; i < ATTN_QB; ++i) acc[i] = 0.f;
-        if (j < len) {
-            const bool nw = has_new && start + j == pos;
-            __global const half *kr = kc + (long)(start + j) * kv_dim + kvh * head_dim;
-            // Loads first, 8 pieces at a time: a latency-bound loop otherwise waits on each one.
-            for (int k0 = ds; k0 < lanes; k0 += 8 * DS) {
-                float4 kv[8];
-                for (int u = 0; u < 8; ++u) {
-                    const int k = k0 + u * DS;
-                    kv[u] = k >= lanes ? (float4)(0.f) : nw ? vload_half4(k, kn) : vload_half4(k, kr);
-                }
-                for (int u = 0; u < 8; ++u) {
-                    const int k = k0 + u * DS;
-                    if (k < lanes)
-                        for (int i = 0; i < ATTN_QB; ++i)
-                            if (i < nh) acc[i] += dot(kv[u], vload4(k, qs + i * head_dim));
-                }
-            }
+    // Scores: item -> (head h, position j), positions fastest (ks reads conflict-free, qs broadcast).
+    for (int i = lid; i < nh * len; i += ATTN_DWG) {
+        const int h = i / len, j = i % len;
+        __local const float *qh = qs + h * head_dim;
+        float s0 = 0.f, s1 = 0.f;
+        for (int l = 0; l < lanes; l += 2) {
+            s0 += dot(vload_half4(l * chunk + j, ks), vload4(l, qh));
+            s1 += dot(vload_half4((l + 1) * chunk + j, ks), vload4(l + 1, qh));
         }
-        // The DS partial dots of a position through p1 (DS == 1: the item's own).
-        for (int i = 0; i < ATTN_QB; ++i) p1[lid * ATTN_QB + i] = acc[i];
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (ds == 0 && j < len)
-            for (int i = 0; i < ATTN_QB; ++i)
-                if (i < nh) {
-                    float s = 0.f;
-                    for (int e = 0; e < DS; ++e) s += p1[(lid + e) * ATTN_QB + i];
-                    sc[i * ATTN_DCHUNK + j] = s;
-                }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        sc[h * ATTN_DCHUNK + j] = s0 + s1;
     }
+    barrier(CLK_LOCAL_MEM_FENCE);
 
     // Softmax numerators per head: TPH items per head; each item reads its head's TPH partial
     // maxima / sums (one barrier per quantity, no tree).
@@ -266,62 +285,45 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
         float L = 0.f;
         for (int e = 0; e < TPH; ++e) L += red2[lid + e];
         ml[2 * hh] = m;
-        ml[2 * hh + 1] = L;  // read after the V loop's barrier
+        ml[2 * hh + 1] = L;  // read after the V pass's barrier
     }
 
-    // V: items = (4-dim lane) x (position slice), all heads per item (o[] registers); slices
-    // 1.. leave their partials in qsc (free once every item is past the V loop) for slice 0.
-    const int units = nh * lanes;
-    const int nsl = ATTN_DWG / lanes, ln = lid % lanes, sl = lid / lanes;
-    float4 o[ATTN_QB];
-    for (int i = 0; i < ATTN_QB; ++i) o[i] = (float4)(0.f);
-    for (int j0 = sl; j0 < len; j0 += ATTN_VB * nsl) {  // loads first, ATTN_VB positions at a time
-        float4 vv[ATTN_VB];
-        for (int u = 0; u < ATTN_VB; ++u) {
-            const int j = j0 + u * nsl;
-            vv[u] = j >= len ? (float4)(0.f)
-                    : has_new && start + j == pos ? vload_half4(ln, vn)
-                    : vload_half4(ln, vc + (long)(start + j) * kv_dim + kvh * head_dim);
-        }
-        for (int u = 0; u < ATTN_VB; ++u) {
-            const int j = j0 + u * nsl;
-            if (j < len)
-                for (int i = 0; i < ATTN_QB; ++i)
-                    if (i < nh) o[i] += sc[i * ATTN_DCHUNK + j] * vv[u];
-        }
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (sl > 0)  // (nsl - 1) * nh * head_dim < 4 * ATTN_DWG * ATTN_QB floats: fits qsc
-        for (int i = 0; i < ATTN_QB; ++i)
-            if (i < nh) vstore4(o[i], ln, qsc + ((sl - 1) * nh + i) * head_dim);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (sl == 0)  // each item reads only its own lane: its later qs writes race with no one
-        for (int s = 1; s < nsl; ++s)
-            for (int i = 0; i < ATTN_QB; ++i)
-                if (i < nh) o[i] += vload4(ln, qsc + ((s - 1) * nh + i) * head_dim);
-    if (sl == 0)
-        for (int i = 0; i < ATTN_QB; ++i) {
-            if (i >= nh) break;
-            const int h = h0 + i;
+    // V: item -> unit (head h, 4-dim lane ln) x position slice sl; slices 1.. hand their sums to
+    // slice 0 through p1 (the K staging, free now). Several passes when units > ATTN_DWG.
+    const int units = nh * lanes, nsl = max(1, ATTN_DWG / units);
+    for (int u0 = 0; u0 < units; u0 += ATTN_DWG) {  // one pass when nsl > 1
+        const int un = nsl > 1 ? lid % units : u0 + lid, sl = nsl > 1 ? lid / units : 0;
+        const int h = un / lanes, ln = un % lanes;
+        const bool act = sl < nsl && un < units;
+        float4 o = (float4)(0.f);
+        if (act)
+            for (int j = sl; j < len; j += nsl) o += sc[h * ATTN_DCHUNK + j] * vload_half4(ln, vs + j * head_dim);
+        if (act && sl > 0) vstore4(o, (sl - 1) * units + un, p1);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (act && sl == 0) {
+            for (int e = 1; e < nsl; ++e) o += vload4((e - 1) * units + un, p1);
+            const int hq = h0 + h;
             if (direct) {
-                o[i] /= ml[2 * i + 1];
-                vstore4(o[i], ln, out + ((long)(t0 + t) * n_head + h) * head_dim);
-                vstore4(o[i], ln, qs + i * head_dim);
+                o /= ml[2 * h + 1];
+                vstore4(o, ln, out + ((long)(t0 + t) * n_head + hq) * head_dim);
+                vstore4(o, ln, qs + h * head_dim);
             } else {
-                __global float *po = part_o + ((pbase + h) * n_chunks + c) * head_dim + 4 * ln;
-                if (fuse) {  // read by another work-group of this launch: atomics (see below)
-                    atomic_xchg(po, o[i].x);
-                    atomic_xchg(po + 1, o[i].y);
-                    atomic_xchg(po + 2, o[i].z);
-                    atomic_xchg(po + 3, o[i].w);
+                __global float *po = part_o + ((pbase + hq) * n_chunks + c) * head_dim + 4 * ln;
+                if (fuse && FUSE_ATOMICS) {  // read by another work-group of this launch (see below)
+                    atomic_xchg(po, o.x);
+                    atomic_xchg(po + 1, o.y);
+                    atomic_xchg(po + 2, o.z);
+                    atomic_xchg(po + 3, o.w);
                 } else {
-                    vstore4(o[i], 0, po);
+                    vstore4(o, 0, po);
                 }
             }
         }
+        barrier(CLK_LOCAL_MEM_FENCE);  // p1 reused by the next pass
+    }
     if (!direct && lid < nh) {
         __global float *pm = part_ml + 2 * ((pbase + h0 + lid) * n_chunks + c);
-        if (fuse) {
+        if (fuse && FUSE_ATOMICS) {
             atomic_xchg(pm, ml[2 * lid]);
             atomic_xchg(pm + 1, ml[2 * lid + 1]);
         } else {
@@ -366,10 +368,17 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
                         const int cc = min(c0 + u * cs, nct - 1);
                         __global float *po = part_o + (base + cc) * head_dim + 4 * ln;
                         __global float *pm = part_ml + 2 * (base + cc);
+#if FUSE_ATOMICS
                         mc[u] = atomic_load_f(pm);
                         lc[u] = atomic_load_f(pm + 1);
                         pv[u] = (float4)(atomic_load_f(po), atomic_load_f(po + 1), atomic_load_f(po + 2),
                                          atomic_load_f(po + 3));
+#else
+                        const float2 m2 = load_cg2(pm);
+                        mc[u] = m2.x;
+                        lc[u] = m2.y;
+                        pv[u] = load_cg4(po);
+#endif
                     }
                     for (int u = 0; u < ATTN_VB; ++u) {
                         float fa, fb;

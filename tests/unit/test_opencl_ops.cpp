@@ -49,8 +49,8 @@ std::unique_ptr<Backend> make_tuned(const std::string &tune) {
 // The group-major decode path forced on (small work-groups: several K-slices even at small sizes;
 // 3 rows per item: partial blocks at every size), with the GQA-sharing decode attention, float
 // activations (the NVIDIA row turns qa on; it has its own tests), chunks of 8 positions (several
-// chunks even at the small sizes oclgrind runs) combined inside attn_dec (attn_fuse: off by
-// default; the float attn_reduce runs in the device-default path's tests, attn_reduce_q below).
+// chunks even at the small sizes oclgrind runs) combined inside attn_dec (attn_fuse, as on the
+// NVIDIA row; the float attn_reduce runs in the device-default path's tests, attn_reduce_q below).
 const char *const kGmTune = "gm=1,gm_wg=64,gm_rows=3,attn_dec=1,attn_dwg=64,attn_chunk=8,attn_fuse=1,qa=0";
 
 // The device's default path, then the group-major path forced on; empty without OpenCL.
@@ -366,7 +366,9 @@ TEST_CASE("opencl embedding lookup, rms_norm, swiglu, add and copy") {
 void case_4(Backend *ob) {
     struct Cfg { int n_head, n_head_kv, head_dim, prompt, steps, n_ctx; };
     std::vector<Cfg> cfgs = {{4, 2, 8, 7, 3, 16}, {2, 2, 64, 33, 2, 40}, {8, 2, 128, 5, 2, 12},
-                             {12, 1, 16, 9, 3, 24}};  // 12 query heads per kv head: two head blocks
+                             {12, 1, 16, 9, 3, 24},   // 12 query heads per kv head: two head blocks
+                             {3, 1, 12, 5, 2, 10},    // head_dim % 8 != 0: attn_partial + rope_store_kv
+                             {4, 1, 256, 40, 2, 50}};  // largest head_dim: short chunks, V in two passes
     if (!small_mode()) cfgs.push_back({4, 1, 64, 300, 3, 700});  // several context chunks
     if (!small_mode()) cfgs.push_back({2, 1, 64, 1, 600, 620});  // long decode
     uint32_t seed = 300;

@@ -33,6 +33,11 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
     check(clGetDeviceInfo(dev_, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ma, &ma, nullptr),
           "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
     max_alloc_ = (size_t)ma;
+    // attn_dec stages a chunk's K and V in __local (ATTN_KV halfs each) next to ~16 KiB of other
+    // arrays: size the staging from the device's __local memory, at most 8192 halfs.
+    cl_ulong lm = 0;
+    clGetDeviceInfo(dev_, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, nullptr);
+    attn_kv_ = (int)std::min<cl_ulong>(8192, lm > 16384 ? (lm - 16384) / 4 / 256 * 256 : 0);
     const char *env_split = std::getenv("EDGELLM_OPENCL_MAX_ALLOC");  // test hook: force splits
     if (env_split && *env_split) max_alloc_ = std::min(max_alloc_, (size_t)std::strtoull(env_split, nullptr, 10));
     tune_ = tuning_for(dev_name_, vendor, driver, device_has_extension(dev_, "cl_khr_subgroups"));
@@ -94,10 +99,12 @@ void ClBackend::build_programs() {
             "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_TEAMS %d\n#define GEMV_ROWS %d\n#define GEMV_UNROLL %d\n"
             "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
             "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n#define GM_ROWS %d\n"
-            "#define QA_WG %d\n#define DOT_IMPL %d\n#define ATTN_DWG %d\n#define ATTN_QB %d\n#define ATTN_DCHUNK %d\n#define ATTN_VB %d\n",
+            "#define QA_WG %d\n#define DOT_IMPL %d\n#define ATTN_DWG %d\n#define ATTN_QB %d\n#define ATTN_DCHUNK %d\n#define ATTN_VB %d\n"
+            "#define ATTN_KV %d\n",
             tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg,
             tune_.attn_max_chunk, tune_.norm_wg, tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll, tune_.gm_rows,
-            tune_.qa_wg, tune_.dot, tune_.attn_dwg, kAttnQb, kAttnDecChunk, tune_.attn_vb);
+            tune_.qa_wg, tune_.dot, tune_.attn_dwg, tune_.attn_qb, kAttnDecChunk, tune_.attn_vb,
+            std::max(attn_kv_, 2048));
     };
     make_defines();
     const std::string common = kernel_source("common.cl");

@@ -394,7 +394,7 @@ void ClBackend::rope_attention(Buffer &out, Buffer &q, Buffer &k, const Buffer &
     std::lock_guard<std::recursive_mutex> lock(mu_);
     // One decoded token through attn_dec: RoPE and the KV store happen inside the attention launch
     // (the same checks as rope_store_kv; attention_impl checks the rest).
-    if (n == 1 && tune_.attn_dec && tune_.attn_rope) {
+    if (n == 1 && tune_.attn_dec && tune_.attn_rope && rp.head_dim % 8 == 0 && attn_kv_ >= 8 * rp.head_dim) {
         check_rope(q, k, v, static_cast<const ClKv &>(cache), layer, pos0, n, rp);
         need(rp.head_dim == ap.head_dim && rp.n_head == ap.n_head && rp.n_head_kv == ap.n_head_kv,
              "rope and attention heads differ");
@@ -418,9 +418,10 @@ void ClBackend::attention_impl(Buffer &out, const Buffer &q, const KvCache &cach
     need(q.n_floats >= (size_t)n * qd && out.n_floats >= (size_t)n * qd, "attention buffers");
     const int ctx = pos0 + n;
     // Decode (a few tokens): attn_dec shares every K/V load among a GQA group's query heads.
-    const bool dec = tune_.attn_dec && n <= tune_.gemv_max_n;
+    // attn_dec: 16-byte K/V pieces (head_dim % 8 == 0) staged in __local (>= 8 positions fit).
+    const bool dec = tune_.attn_dec && n <= tune_.gemv_max_n && p.head_dim % 8 == 0 && attn_kv_ >= 8 * p.head_dim;
     need(!rope || (dec && n == 1), "fused RoPE needs attn_dec and one token");
-    const int max_chunk = dec ? kAttnDecChunk : tune_.attn_max_chunk;
+    const int max_chunk = dec ? std::min(kAttnDecChunk, attn_kv_ / p.head_dim) : tune_.attn_max_chunk;
     int n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);
     if (dec && tune_.attn_dec_chunks > 0) n_chunks = std::min(n_chunks, tune_.attn_dec_chunks);
     int chunk = (ctx + n_chunks - 1) / n_chunks;
@@ -436,7 +437,7 @@ void ClBackend::attention_impl(Buffer &out, const Buffer &q, const KvCache &cach
         ensure(part_o_, part_o_cap_, (size_t)tb * p.n_head * n_chunks * p.head_dim * 4);
         ensure(part_ml_, part_ml_cap_, (size_t)tb * p.n_head * n_chunks * 2 * 4);
     }
-    const int nq = p.n_head / p.n_head_kv, n_qblk = (nq + kAttnQb - 1) / kAttnQb;
+    const int nq = p.n_head / p.n_head_kv, n_qblk = (nq + tune_.attn_qb - 1) / tune_.attn_qb;
     const size_t blocks = (size_t)p.n_head_kv * n_qblk;  // attn_dec work-groups per chunk and token
     // attn_dec combines the chunks itself (a ticket per token and head block).
     const bool fuse = dec && !direct && tune_.attn_fuse;

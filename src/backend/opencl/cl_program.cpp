@@ -79,6 +79,12 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // (single runs: 512 context, chunk 16 280 / 32 271-277 / 64 235 / 128 223 tok/s; 4000
         // context, chunk 32 230, 64 242, 128 211).
         t.attn_dec_chunks = 64;
+        // attn_dec staging K / V in __local (compact code: 12.3 vs 20.6 us per layer) made the fused
+        // chunk combine (L2 loads after the ticket) cheaper than the attn_reduce_q launch (16.6 vs
+        // 12.3 + 6.9 us), and 512-item gm groups cut gate/up 35.9 -> 33.9 us: 306.7 tok/s vs 281.1
+        // without both, 274.0 for the previous kernels (medians of 3, same call).
+        t.attn_fuse = true;
+        t.gm_wg = 512;
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";
@@ -132,6 +138,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "attn_fuse") t.attn_fuse = v != 0;
                 else if (k == "attn_dec_chunks" && v >= 0) t.attn_dec_chunks = v;
                 else if (k == "attn_vb" && v > 0 && v <= 32) t.attn_vb = v;
+                else if (k == "attn_qb" && (v == 1 || v == 2 || v == 4 || v == 8)) t.attn_qb = v;
                 else if (k == "attn_rope") t.attn_rope = v != 0;
                 else if (k == "dot" && v >= 0 && v <= 3) t.dot = v;
             }

@@ -46,19 +46,20 @@ struct Tuning {
     bool attn_dec = false;
     int attn_dwg = 128;     // 64 or 128 (attn_dec's __local plan)
     int attn_dec_chunks = 0; // attn_dec: at most this many chunks (longer ones past that); 0: no cap
-    int attn_vb = 8;        // attn_dec: V rows (and partials when combining) loaded per step per item
-    // attn_dec combines its chunks itself (the last work-group, through atomics), no attn_reduce
-    // launch. Off: on the H100 the combine's chains of atomic reads cost more than the launch it
-    // saves (attn_dec 39.6 us vs 21.0 + 7.0 us for attn_dec + attn_reduce_q per layer).
+    int attn_vb = 8;        // attn_dec with attn_fuse: chunk partials loaded per step per item
+    int attn_qb = 8;        // attn_dec: query heads per work-group (1, 2, 4 or 8; ATTN_QB)
+    // attn_dec combines its chunks itself (the last work-group to take a ticket), no attn_reduce
+    // launch. On for NVIDIA, where the partials are read with L2 loads (16.6 us vs 12.3 + 6.9 us
+    // for attn_dec + attn_reduce_q per layer on the H100); elsewhere they cross work-groups through
+    // atomics, whose chains of reads cost more than the launch they save (measured on the H100).
     bool attn_fuse = false;
     bool attn_rope = true;  // one-token decode: RoPE + KV store inside attn_dec, no rope_store_kv
     int flush_every = 0;    // clFlush after this many launches (0: only where the host waits)
 };
 
-// attn_dec limits (kernels/attention.cl ATTN_QB, ATTN_DCHUNK): query heads per work-group and
-// positions per chunk.
-constexpr int kAttnQb = 8;
-constexpr int kAttnDecChunk = 256;
+// attn_dec limit (kernels/attention.cl ATTN_DCHUNK): positions per chunk (also at most ATTN_KV /
+// head_dim: the __local K / V staging).
+constexpr int kAttnDecChunk = 128;
 
 // Chooses the tuning row for a device by name, vendor and driver version (first match wins).
 Tuning tuning_for(const std::string &name, const std::string &vendor, const std::string &driver,

@@ -363,14 +363,16 @@ TEST_CASE("opencl embedding lookup, rms_norm, swiglu, add and copy") {
 // opencl rope_store_kv and attention (prefill then decode, GQA, split context). Decode steps
 // alternate between the two ops and rope_attention (fused into one launch where the path has
 // attn_dec): each reads the cache rows the other wrote.
-void case_4(Backend *ob) {
-    struct Cfg { int n_head, n_head_kv, head_dim, prompt, steps, n_ctx; };
+struct AttnCfg { int n_head, n_head_kv, head_dim, prompt, steps, n_ctx; };
+void case_4(Backend *ob, const std::vector<AttnCfg> *only = nullptr) {
+    using Cfg = AttnCfg;
     std::vector<Cfg> cfgs = {{4, 2, 8, 7, 3, 16}, {2, 2, 64, 33, 2, 40}, {8, 2, 128, 5, 2, 12},
                              {12, 1, 16, 9, 3, 24},   // 12 query heads per kv head: two head blocks
                              {3, 1, 12, 5, 2, 10},    // head_dim % 8 != 0: attn_partial + rope_store_kv
                              {4, 1, 256, 40, 2, 50}};  // largest head_dim: short chunks, V in two passes
     if (!small_mode()) cfgs.push_back({4, 1, 64, 300, 3, 700});  // several context chunks
     if (!small_mode()) cfgs.push_back({2, 1, 64, 1, 600, 620});  // long decode
+    if (only) cfgs = *only;
     uint32_t seed = 300;
     for (const Cfg &c : cfgs) {
         ModelConfig mc;
@@ -416,6 +418,9 @@ void case_4(Backend *ob) {
             pos += n;
         };
         step(c.prompt, true);
+        // A few tokens at once (attn_dec where the row allows that many; chunks past an early
+        // token's position are empty for it).
+        if (pos + 3 + c.steps <= c.n_ctx) step(3, false);
         for (int i = 0; i < c.steps && pos < c.n_ctx; ++i) step(1, i % 2 == 0);
     }
 }
@@ -425,6 +430,16 @@ TEST_CASE("opencl rope_store_kv and attention (prefill then decode, GQA, split c
     for (size_t i = 0; i < bes.size(); ++i) {
         INFO("path: ", std::string(i ? kGmTune : "device default"));
         case_4(bes[i]);
+    }
+    if (bes.empty()) return;
+    // Chunks of 2 positions: in a 3-token step the first token's position lies before the last
+    // chunk, which is then empty for it (attn_dec's early exit, the fused combine's ticket count).
+    const std::vector<AttnCfg> tiny = {{4, 2, 8, 1, 3, 12}, {12, 1, 16, 2, 2, 12}};
+    for (const char *extra : {",attn_chunk=2", ",attn_chunk=2,attn_fuse=0"}) {
+        const std::string tune = std::string(kGmTune) + extra;
+        INFO("path: ", tune);
+        std::unique_ptr<Backend> be = make_tuned(tune);
+        case_4(be.get(), &tiny);
     }
 }
 

@@ -435,7 +435,7 @@ TEST_CASE("opencl rope_store_kv and attention (prefill then decode, GQA, split c
     // Chunks of 2 positions: in a 3-token step the first token's position lies before the last
     // chunk, which is then empty for it (attn_dec's early exit, the fused combine's ticket count).
     const std::vector<AttnCfg> tiny = {{4, 2, 8, 1, 3, 12}, {12, 1, 16, 2, 2, 12}};
-    for (const char *extra : {",attn_chunk=2", ",attn_chunk=2,attn_fuse=0"}) {
+    for (const char *extra : {",attn_chunk=2", ",attn_chunk=2,attn_fuse=0,attn_qb=2"}) {  // qb 2: 6 head blocks
         const std::string tune = std::string(kGmTune) + extra;
         INFO("path: ", tune);
         std::unique_ptr<Backend> be = make_tuned(tune);

@@ -129,6 +129,11 @@ private:
                     int n, const RopeParams &p);
     void attention_impl(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0, int n,
                         const AttentionParams &p, const FusedRope *rope);
+    // Whether attn_dec serves this head size: 16-byte K/V pieces (head_dim % 8 == 0) staged in
+    // __local, >= 8 positions of them (below 2048 halfs its other __local arrays do not fit either).
+    bool attn_dec_ok(int head_dim) const {
+        return tune_.attn_dec && head_dim % 8 == 0 && attn_kv_ >= 2048 && attn_kv_ >= 8 * head_dim;
+    }
     // Whether W takes the int8-activation products (tuning qa, group-major Q4).
     bool qa_ok(const ClWeight &W) const { return tune_.qa && W.gm && W.type == DType::Q4; }
     // quant_act: x (n, K) at x_off, optionally RMS-normed with `norm`, into qa_q_ / qa_d_.

@@ -394,7 +394,7 @@ void ClBackend::rope_attention(Buffer &out, Buffer &q, Buffer &k, const Buffer &
     std::lock_guard<std::recursive_mutex> lock(mu_);
     // One decoded token through attn_dec: RoPE and the KV store happen inside the attention launch
     // (the same checks as rope_store_kv; attention_impl checks the rest).
-    if (n == 1 && tune_.attn_dec && tune_.attn_rope && rp.head_dim % 8 == 0 && attn_kv_ >= 8 * rp.head_dim) {
+    if (n == 1 && tune_.attn_rope && attn_dec_ok(rp.head_dim)) {
         check_rope(q, k, v, static_cast<const ClKv &>(cache), layer, pos0, n, rp);
         need(rp.head_dim == ap.head_dim && rp.n_head == ap.n_head && rp.n_head_kv == ap.n_head_kv,
              "rope and attention heads differ");
@@ -418,8 +418,7 @@ void ClBackend::attention_impl(Buffer &out, const Buffer &q, const KvCache &cach
     need(q.n_floats >= (size_t)n * qd && out.n_floats >= (size_t)n * qd, "attention buffers");
     const int ctx = pos0 + n;
     // Decode (a few tokens): attn_dec shares every K/V load among a GQA group's query heads.
-    // attn_dec: 16-byte K/V pieces (head_dim % 8 == 0) staged in __local (>= 8 positions fit).
-    const bool dec = tune_.attn_dec && n <= tune_.gemv_max_n && p.head_dim % 8 == 0 && attn_kv_ >= 8 * p.head_dim;
+    const bool dec = n <= tune_.gemv_max_n && attn_dec_ok(p.head_dim);
     need(!rope || (dec && n == 1), "fused RoPE needs attn_dec and one token");
     const int max_chunk = dec ? std::min(kAttnDecChunk, attn_kv_ / p.head_dim) : tune_.attn_max_chunk;
     int n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);

@@ -167,7 +167,7 @@ private:
     cl_command_queue queue_ = nullptr;
     std::string dev_name_, dev_key_;
     size_t max_alloc_ = 0;
-    int attn_kv_ = 0;  // attn_dec's K / V staging (halfs each, ATTN_KV); < 1024: no attn_dec
+    int attn_kv_ = 0;  // attn_dec's K / V staging (halfs each, ATTN_KV); < 2048: no attn_dec
     Tuning tune_;
     bool profiling_ = false;
     std::string defines_;

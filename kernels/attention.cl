@@ -170,7 +170,7 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     // p1 (in ks once the scores are done): V-slice sums, then the fused combine's slices.
     __local float qs[ATTN_QB * HEAD_DIM_MAX];
     __local float sc[ATTN_QB * ATTN_DCHUNK];
-    __local ushort ksb[ATTN_KV] __attribute__((aligned(16))), vsb[ATTN_KV] __attribute__((aligned(16)));
+    __local float4 ksb[ATTN_KV / 8], vsb[ATTN_KV / 8];  // ATTN_KV halfs each, 16-byte aligned by type
     __local float red[ATTN_DWG], red2[ATTN_DWG];
     __local float ml[2 * ATTN_QB];  // per head: max, sum
     __local float am[ATTN_DWG], sv[ATTN_DWG];

@@ -110,16 +110,6 @@ __kernel void attn_reduce(__global float *out, __global const float *part_o,
 // Without fuse and with several chunks it writes partials for attn_reduce(_q), as attn_partial.
 // Grid (n_chunks * ATTN_DWG, n_head_kv * ceil(nq / ATTN_QB), nt), local (ATTN_DWG, 1, 1).
 
-// Orders this item's global writes before its later atomics for other work-groups (device scope).
-#if DOT_IMPL == 3
-#define GLOBAL_RELEASE() asm volatile("membar.gl;" ::: "memory")
-#else
-#define GLOBAL_RELEASE() mem_fence(CLK_GLOBAL_MEM_FENCE)
-#endif
-
-// A float another work-group of this launch wrote with atomic_xchg (atomic: no stale cache line).
-inline float atomic_load_f(__global float *p) { return as_float(atomic_or((__global int *)p, 0)); }
-
 // Adds a softmax partial (max mc, sum lc) to a running one (M, L): the caller then scales its
 // running output by *fa and the partial's by *fb. False (nothing to add) for an empty partial.
 inline bool online_step(float *M, float *L, float mc, float lc, float *fa, float *fb) {
@@ -139,25 +129,6 @@ inline float4 rope4(float4 x, float4 y, bool lo, float pos, float4 f) {
     const float4 a = pos * f, c = cos(a), s = sin(a);
     return lo ? x * c - y * s : x * c + y * s;
 }
-
-// NVIDIA: the partials of other work-groups are read from L2 (ld.global.cg: L1 is not coherent
-// across SMs), after the ticket and a device-scope fence; they were written with plain stores
-// followed by the same fence. Elsewhere the partials cross work-groups through atomics.
-#if DOT_IMPL == 3
-#define FUSE_ATOMICS 0
-inline float4 load_cg4(__global const float *p) {
-    float4 r;
-    asm volatile("ld.global.cg.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(r.x), "=f"(r.y), "=f"(r.z), "=f"(r.w) : "l"(p));
-    return r;
-}
-inline float2 load_cg2(__global const float *p) {
-    float2 r;
-    asm volatile("ld.global.cg.v2.f32 {%0, %1}, [%2];" : "=f"(r.x), "=f"(r.y) : "l"(p));
-    return r;
-}
-#else
-#define FUSE_ATOMICS 1
-#endif
 
 __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     __global const float *q, __global half *kc, __global half *vc,
@@ -369,10 +340,10 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
                         __global float *po = part_o + (base + cc) * head_dim + 4 * ln;
                         __global float *pm = part_ml + 2 * (base + cc);
 #if FUSE_ATOMICS
-                        mc[u] = atomic_load_f(pm);
-                        lc[u] = atomic_load_f(pm + 1);
-                        pv[u] = (float4)(atomic_load_f(po), atomic_load_f(po + 1), atomic_load_f(po + 2),
-                                         atomic_load_f(po + 3));
+                        mc[u] = xg_load(pm);
+                        lc[u] = xg_load(pm + 1);
+                        pv[u] = (float4)(xg_load(po), xg_load(po + 1), xg_load(po + 2),
+                                         xg_load(po + 3));
 #else
                         const float2 m2 = load_cg2(pm);
                         mc[u] = m2.x;

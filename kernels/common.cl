@@ -81,7 +81,7 @@ inline float elem_q8(__global const char *W, __global const half *S, long row, i
 inline float elem_f16(__global const half *W, long row, int k, int K) { return vload_half(row * K + k, W); }
 inline float elem_f32(__global const float *W, long row, int k, int K) { return W[row * K + k]; }
 
-// ---- int8 activations (gemv.cl quant_act / gmq_*, attention.cl attn_reduce_q) ----
+// ---- int8 activations (qa.cl quant_act / gmq_*, attention.cl attn_dec / attn_reduce_q) ----
 // Quantizes 8 consecutive values (a, b) per item into word pair j of 32-group g: xq_t[g*8 + j]
 // (elements 0, 2, 4, 6 as int8) and [g*8 + 4 + j] (1, 3, 5, 7); the item with j == 0 writes
 // xd_t[g] = (d, Σv, Σq, 0). The four items of a group are local ids 4i..4i+3 (lid & ~3), which
@@ -121,58 +121,180 @@ QA_QUANT8(qa_quant8_l, __local)
 // 2-D: flattened id lid of wgs items, a power of two) through scr (QA_SCR(wgs) floats): the
 // items' partial sums, then 16 sums of wgs / 16 of them, then every item adds the 16 (three
 // barriers, not a log2(wgs)-deep tree). Uniform control flow.
+// qa_load8: elements 8w..8w+7 of xt into a, b (times inv and the norm weight with use_norm); zeros
+// and false past K.
+// qa_prologue: the RMSNorm (use_norm) and quantization of one token's x (K floats) by a whole
+// work-group (1-D or 2-D, flattened ids, a power-of-two size) into __local xql / xdl, the layout
+// quant_act writes: the products' prologue, instead of a quant_act launch. scr / am / sv / sq: one
+// value per item. Uniform control flow.
+// Each comes in two forms: plain loads of x, and (suffix _xg) loads of an x that other work-groups
+// of the same launch wrote (xg_load4, below; qa.cl layer_tail_q4).
 #define QA_SCR(wgs) ((wgs) + 16)
-inline float qa_inv_rms(__global const float *xt, int K, float eps, int lid, int wgs, __local float *scr) {
-    float s = 0.f;
-    for (int i = lid; i < K / 4; i += wgs) {
-        const float4 v = vload4(i, xt);
-        s += dot(v, v);
-    }
-    scr[lid] = s;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    const int ng = min(wgs, 16), per = wgs / ng;
-    if (lid < ng) {
-        float t = 0.f;
-        for (int j = 0; j < per; ++j) t += scr[lid * per + j];
-        scr[wgs + lid] = t;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    float tot = 0.f;
-    for (int j = 0; j < ng; ++j) tot += scr[wgs + j];
-    const float inv = rsqrt(tot / (float)K + eps);
-    barrier(CLK_LOCAL_MEM_FENCE);  // scr reusable
-    return inv;
+#define QA_X_FNS(SFX, LD4)                                                                         \
+inline float qa_inv_rms##SFX(__global const float *xt, int K, float eps, int lid, int wgs,          \
+                             __local float *scr) {                                                 \
+    float s = 0.f;                                                                                 \
+    for (int i = lid; i < K / 4; i += wgs) {                                                       \
+        const float4 v = LD4(i, xt);                                                               \
+        s += dot(v, v);                                                                            \
+    }                                                                                              \
+    scr[lid] = s;                                                                                  \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
+    const int ng = min(wgs, 16), per = wgs / ng;                                                   \
+    if (lid < ng) {                                                                                \
+        float t = 0.f;                                                                             \
+        for (int j = 0; j < per; ++j) t += scr[lid * per + j];                                     \
+        scr[wgs + lid] = t;                                                                        \
+    }                                                                                              \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
+    float tot = 0.f;                                                                               \
+    for (int j = 0; j < ng; ++j) tot += scr[wgs + j];                                              \
+    const float inv = rsqrt(tot / (float)K + eps);                                                 \
+    barrier(CLK_LOCAL_MEM_FENCE); /* scr reusable */                                               \
+    return inv;                                                                                    \
+}                                                                                                  \
+inline bool qa_load8##SFX(__global const float *xt, int use_norm, __global const float *nw,         \
+                          float inv, int w, int K, float4 *a, float4 *b) {                         \
+    *a = *b = (float4)(0.f);                                                                       \
+    if (w >= K / 8) return false;                                                                  \
+    *a = LD4(2 * w, xt);                                                                           \
+    *b = LD4(2 * w + 1, xt);                                                                       \
+    if (use_norm) {                                                                                \
+        *a = *a * inv * vload4(2 * w, nw);                                                         \
+        *b = *b * inv * vload4(2 * w + 1, nw);                                                     \
+    }                                                                                              \
+    return true;                                                                                   \
+}                                                                                                  \
+inline void qa_prologue##SFX(__global const float *xt, int use_norm, __global const float *nw,      \
+                             float eps, int K, __local uint *xql, __local float4 *xdl,             \
+                             __local float *scr, __local float *am, __local float *sv,             \
+                             __local int *sq) {                                                    \
+    const int lid = get_local_id(0) + get_local_id(1) * get_local_size(0);                        \
+    const int wgs = get_local_size(0) * get_local_size(1);                                        \
+    const float inv = use_norm ? qa_inv_rms##SFX(xt, K, eps, lid, wgs, scr) : 1.f;                 \
+    for (int w0 = 0; w0 < K / 8; w0 += wgs) {                                                      \
+        const int w = w0 + lid;                                                                    \
+        float4 a, b;                                                                               \
+        const bool ok = qa_load8##SFX(xt, use_norm, nw, inv, w, K, &a, &b);                        \
+        qa_quant8_l(a, b, ok, lid, w / 4, w % 4, xql, xdl, am, sv, sq);                            \
+    }                                                                                              \
 }
 
-// Elements 8w..8w+7 of xt into a, b (times inv and the norm weight with use_norm); zeros and
-// false past K.
-inline bool qa_load8(__global const float *xt, int use_norm, __global const float *nw, float inv,
-                     int w, int K, float4 *a, float4 *b) {
-    *a = *b = (float4)(0.f);
-    if (w >= K / 8) return false;
-    *a = vload4(2 * w, xt);
-    *b = vload4(2 * w + 1, xt);
-    if (use_norm) {
-        *a = *a * inv * vload4(2 * w, nw);
-        *b = *b * inv * vload4(2 * w + 1, nw);
-    }
-    return true;
+// ---- Data that crosses work-groups within one launch (attention.cl attn_dec's fused combine,
+// qa.cl layer_tail_q4) ----
+// OpenCL 1.2 orders nothing between work-groups but atomics: by default such data goes through
+// atomics both ways (FUSE_ATOMICS). NVIDIA (DOT_IMPL 3, the PTX build): writers store plainly and
+// fence (GLOBAL_RELEASE, membar.gl) before the atomic that publishes their work; readers, after
+// that atomic and a fence, load from L2 (ld.global.cg: L1 is not coherent across SMs), the CUDA
+// threadfence-reduction pattern.
+#if DOT_IMPL == 3
+#define FUSE_ATOMICS 0
+#define GLOBAL_RELEASE() asm volatile("membar.gl;" ::: "memory")
+inline float4 load_cg4(__global const float *p) {
+    float4 r;
+    asm volatile("ld.global.cg.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(r.x), "=f"(r.y), "=f"(r.z), "=f"(r.w) : "l"(p));
+    return r;
 }
+inline float2 load_cg2(__global const float *p) {
+    float2 r;
+    asm volatile("ld.global.cg.v2.f32 {%0, %1}, [%2];" : "=f"(r.x), "=f"(r.y) : "l"(p));
+    return r;
+}
+inline uint4 xg_load_u4(__global const uint *p) {
+    uint4 r;
+    asm volatile("ld.global.cg.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+inline float xg_load(__global const float *p) {
+    float r;
+    asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(r) : "l"(p));
+    return r;
+}
+inline uint xg_load_u(__global const uint *p) {
+    uint r;
+    asm volatile("ld.global.cg.u32 %0, [%1];" : "=r"(r) : "l"(p));
+    return r;
+}
+inline float4 xg_load4(__global const float *p) { return load_cg4(p); }
+inline void xg_store(__global float *p, float v) { *p = v; }
+inline void xg_store_u(__global uint *p, uint v) { *p = v; }
+inline void xg_store4(__global float *p, float4 v) { vstore4(v, 0, p); }
+#else
+#define FUSE_ATOMICS 1
+#define GLOBAL_RELEASE() mem_fence(CLK_GLOBAL_MEM_FENCE)
+inline float xg_load(__global const float *p) { return as_float(atomic_or((__global int *)p, 0)); }
+inline float4 xg_load4(__global const float *p) {
+    return (float4)(xg_load(p), xg_load(p + 1), xg_load(p + 2), xg_load(p + 3));
+}
+inline uint xg_load_u(__global const uint *p) { return atomic_or((__global uint *)p, 0u); }
+inline uint4 xg_load_u4(__global const uint *p) {
+    __global uint *q = (__global uint *)p;
+    return (uint4)(atomic_or(q, 0u), atomic_or(q + 1, 0u), atomic_or(q + 2, 0u), atomic_or(q + 3, 0u));
+}
+inline void xg_store(__global float *p, float v) { atomic_xchg(p, v); }
+inline void xg_store_u(__global uint *p, uint v) { atomic_xchg(p, v); }
+inline void xg_store4(__global float *p, float4 v) {
+    atomic_xchg(p, v.x);
+    atomic_xchg(p + 1, v.y);
+    atomic_xchg(p + 2, v.z);
+    atomic_xchg(p + 3, v.w);
+}
+#endif
+#define QA_LD4_PLAIN(i, p) vload4((i), (p))
+#define QA_LD4_XG(i, p) xg_load4((p) + 4 * (i))
+QA_X_FNS(, QA_LD4_PLAIN)
+QA_X_FNS(_xg, QA_LD4_XG)
 
-// The RMSNorm (use_norm) and quantization of one token's x (K floats) by a whole work-group
-// (1-D or 2-D, flattened ids, a power-of-two size) into __local xql / xdl, the layout quant_act
-// writes: the products' prologue, instead of a quant_act launch. scr / am / sv / sq: one value
-// per item. Uniform control flow.
-inline void qa_prologue(__global const float *xt, int use_norm, __global const float *nw, float eps,
-                        int K, __local uint *xql, __local float4 *xdl, __local float *scr,
-                        __local float *am, __local float *sv, __local int *sq) {
-    const int lid = get_local_id(0) + get_local_id(1) * get_local_size(0);
-    const int wgs = get_local_size(0) * get_local_size(1);
-    const float inv = use_norm ? qa_inv_rms(xt, K, eps, lid, wgs, scr) : 1.f;
-    for (int w0 = 0; w0 < K / 8; w0 += wgs) {
-        const int w = w0 + lid;
-        float4 a, b;
-        const bool ok = qa_load8(xt, use_norm, nw, inv, w, K, &a, &b);
-        qa_quant8_l(a, b, ok, lid, w / 4, w % 4, xql, xdl, am, sv, sq);
+// ---- Group-major products (gemv.cl gm_*, qa.cl gmq_*) ----
+// The loads of one step of a gm product, all issued before any math: for GM_UNROLL groups from
+// g0 and the item's rows rr[], the packed blocks (type LT), scales and mins of A, and of B with
+// `two`, into wa / da / ma (wb / db / mb), index u * GM_ROWS + i. Expands inside the gm_acc_* and
+// gmq_acc* loops (names G, rows, WA.., SA.., MA.., hma, hmb from there).
+#define GM_LOAD_STEP(LT)                                                                           \
+    LT wa[GM_UNROLL * GM_ROWS], wb[GM_UNROLL * GM_ROWS];                                           \
+    float da[GM_UNROLL * GM_ROWS], ma[GM_UNROLL * GM_ROWS];                                        \
+    float db[GM_UNROLL * GM_ROWS], mb[GM_UNROLL * GM_ROWS];                                        \
+    for (int u = 0; u < GM_UNROLL; ++u) {                                                          \
+        const long gb = (long)min(g0 + u, G - 1) * rows;                                           \
+        for (int i = 0; i < GM_ROWS; ++i) {                                                        \
+            const long gi = gb + rr[i];                                                            \
+            const int k = u * GM_ROWS + i;                                                         \
+            wa[k] = WA[gi];                                                                        \
+            da[k] = vload_half(gi, SA);                                                            \
+            ma[k] = hma ? vload_half(gi, MA) : 0.f;                                                \
+            if (two) {                                                                             \
+                wb[k] = WB[gi];                                                                    \
+                db[k] = vload_half(gi, SB);                                                        \
+                mb[k] = hmb ? vload_half(gi, MB) : 0.f;                                            \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+// Adds the NS slice partials of each row (acc, bcc: GM_ROWS rows of two products; ss: Σx² per
+// slice) through red (GM_RED floats); afterwards every item holds its rows' totals.
+// Uniform control flow only.
+#define GM_RED ((2 * GM_ROWS + 1) * GM_WG)
+inline void gm_reduce(float *acc, float *bcc, float *ss, __local float *red) {
+    const int R = get_local_size(0), ns = get_local_size(1);
+    const int lr = get_local_id(0), s = get_local_id(1);
+    if (ns == 1) return;
+    const int n = R * ns;
+    for (int i = 0; i < GM_ROWS; ++i) {
+        red[(2 * i) * n + s * R + lr] = acc[i];
+        red[(2 * i + 1) * n + s * R + lr] = bcc[i];
+    }
+    if (lr == 0) red[2 * GM_ROWS * n + s] = *ss;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float ts = 0.f;
+    for (int j = 0; j < ns; ++j) ts += red[2 * GM_ROWS * n + j];
+    *ss = ts;
+    for (int i = 0; i < GM_ROWS; ++i) {
+        float ta = 0.f, tb = 0.f;
+        for (int j = 0; j < ns; ++j) {
+            ta += red[(2 * i) * n + j * R + lr];
+            tb += red[(2 * i + 1) * n + j * R + lr];
+        }
+        acc[i] = ta;
+        bcc[i] = tb;
     }
 }

@@ -58,6 +58,13 @@ struct AttentionParams {
     float scale = 0.f;  // 1/sqrt(head_dim)
 };
 
+// The device weights of one decoder layer, for ops that span several of its products.
+struct LayerRefs {
+    const Weight *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
+    const Weight *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
+    const Weight *attn_norm = nullptr, *ffn_norm = nullptr;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -142,6 +149,21 @@ public:
                                     int n) {
         rms_norm(xn, x, norm, n, (int)Wg.cols, eps);
         matmul_swiglu(out, scratch, Wg, Wu, xn, n);
+    }
+    // The rest of decoder layer L after attention, then the first op of the next layer (`next`,
+    // may be null), for x (n, n_embd) and the attention output att (n, q_dim):
+    //   x += att Wo^T;  h = silu(n2(x) Wg^T) * (n2(x) Wu^T);  x += h Wd^T;
+    //   q, k, v = n1'(x) Wq'^T, n1'(x) Wk'^T, n1'(x) Wv'^T     (n1', W': next's norm and weights)
+    // h, up and xn are scratch (gate (n, n_ff), up, xn (n, n_embd)); a fused implementation may
+    // leave them unwritten. A GPU backend can run all of it as one launch during decode.
+    virtual void layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
+                            Buffer &q, Buffer &k, Buffer &v, Buffer &h, Buffer &up, Buffer &xn, int n,
+                            float eps) {
+        matmul(x, *L.wo, att, n, true);
+        norm_matmul_swiglu(h, up, *L.w_gate, *L.w_up, x, *L.ffn_norm, eps, xn, n);
+        matmul(x, *L.w_down, h, n, true);
+        if (next)
+            norm_matmul_qkv(q, k, v, *next->wq, *next->wk, *next->wv, x, *next->attn_norm, eps, xn, n);
     }
 };
 

@@ -1,6 +1,8 @@
 // One decoder layer per loop iteration, in the order of Hugging Face LlamaDecoderLayer:
 // x += Wo·Attn(RoPE(Wq·n1(x)), RoPE(Wk·n1(x)), Wv·n1(x));  x += Wd·(silu(Wg·n2(x)) * Wu·n2(x)).
-// The residual adds are fused into the output projections (matmul with accumulate).
+// The residual adds are fused into the output projections (matmul with accumulate). Everything
+// after attention, with the next layer's q / k / v products, is one backend op (layer_tail), which
+// a GPU backend runs as a single launch during decode.
 #include "engine/forward.h"
 
 #include <cmath>
@@ -42,16 +44,34 @@ void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *toke
     ap.head_dim = c.head_dim;
     ap.scale = 1.0f / std::sqrt((float)c.head_dim);
 
+    auto layer = [&](int l) {
+        const DeviceLayer &D = w.layers[(size_t)l];
+        LayerRefs L;
+        L.wq = D.wq.get();
+        L.wk = D.wk.get();
+        L.wv = D.wv.get();
+        L.wo = D.wo.get();
+        L.w_gate = D.w_gate.get();
+        L.w_up = D.w_up.get();
+        L.w_down = D.w_down.get();
+        L.attn_norm = D.attn_norm.get();
+        L.ffn_norm = D.ffn_norm.get();
+        return L;
+    };
     be.embed(*s.x, *w.tok_embd, tokens, n);  // (n, n_embd)
+    // xn = norm(x); q (n, q_dim), k and v (n, kv_dim): one fused op (one launch on the GPU).
+    LayerRefs cur = c.n_layer > 0 ? layer(0) : LayerRefs();
+    if (c.n_layer > 0)
+        be.norm_matmul_qkv(*s.q, *s.k, *s.v, *cur.wq, *cur.wk, *cur.wv, *s.x, *cur.attn_norm, c.rms_eps, *s.xn, n);
     for (int l = 0; l < c.n_layer; ++l) {
-        const DeviceLayer &L = w.layers[(size_t)l];
-        // xn = norm(x); q (n, q_dim), k and v (n, kv_dim): one fused op (one launch on the GPU).
-        be.norm_matmul_qkv(*s.q, *s.k, *s.v, *L.wq, *L.wk, *L.wv, *s.x, *L.attn_norm, c.rms_eps, *s.xn, n);
         be.rope_attention(*s.att, *s.q, *s.k, *s.v, cache, l, pos0, n, rp, ap);  // (n, q_dim)
-        be.matmul(*s.x, *L.wo, *s.att, n, true);             // x += Wo att
-        // xn = norm(x); gate = silu(Wg xn) * (Wu xn), (n, n_ff); up is scratch. Fused on the GPU.
-        be.norm_matmul_swiglu(*s.gate, *s.up, *L.w_gate, *L.w_up, *s.x, *L.ffn_norm, c.rms_eps, *s.xn, n);
-        be.matmul(*s.x, *L.w_down, *s.gate, n, true);        // x += Wd h
+        // x += Wo att; x += Wd silu(Wg n2(x)) * (Wu n2(x)); then the next layer's q, k, v (its
+        // norm folded in). gate / up / xn are scratch. One launch on the GPU during decode.
+        const bool more = l + 1 < c.n_layer;
+        const LayerRefs next = more ? layer(l + 1) : LayerRefs();
+        be.layer_tail(*s.x, *s.att, cur, more ? &next : nullptr, *s.q, *s.k, *s.v, *s.gate, *s.up, *s.xn, n,
+                      c.rms_eps);
+        cur = next;
     }
     if (!logits) return;
     // Only the last token's logits are needed.

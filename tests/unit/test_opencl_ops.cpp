@@ -20,31 +20,12 @@
 #include "core/fp16.h"
 #include "model/config.h"
 #include "model/tensor.h"
+#include "opencl_test_util.h"
 
 using namespace edgellm;
+using namespace edgellm_test;
 
 namespace {
-
-bool small_mode() {
-    const char *s = std::getenv("EDGELLM_TEST_SMALL");
-    return s && *s && *s != '0';
-}
-
-// Creates an OpenCL backend with `tune` appended to EDGELLM_OPENCL_TUNE (restored afterwards).
-std::unique_ptr<Backend> make_tuned(const std::string &tune) {
-    const char *prev = std::getenv("EDGELLM_OPENCL_TUNE");
-    const std::string saved = prev ? prev : "";
-    if (!tune.empty()) setenv("EDGELLM_OPENCL_TUNE", (saved.empty() ? tune : saved + "," + tune).c_str(), 1);
-    std::unique_ptr<Backend> be;
-    try {
-        be = make_opencl_backend(OpenClBackendOptions{});
-    } catch (...) {
-        if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
-        throw;
-    }
-    if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
-    return be;
-}
 
 // The group-major decode path forced on (small work-groups: several K-slices even at small sizes;
 // 3 rows per item: partial blocks at every size), with the GQA-sharing decode attention, float
@@ -74,49 +55,6 @@ std::vector<Backend *> ocl_backends() {
     return bes;
 }
 
-Backend &cpu_backend() {
-    static std::unique_ptr<Backend> be = make_cpu_backend(CpuBackendOptions{});
-    return *be;
-}
-
-std::vector<float> rand_vec(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-    std::mt19937 g(seed);
-    std::uniform_real_distribution<float> u(lo, hi);
-    std::vector<float> v(n);
-    for (float &x : v) x = u(g);
-    return v;
-}
-
-// A random tensor in format t. Q4 with mins: random nibbles, scales and mins (as GGUF Q4_1).
-QTensor rand_tensor(DType t, int64_t rows, int64_t cols, bool mins, uint32_t seed) {
-    QTensor q;
-    if (t == DType::Q4 && mins) {
-        q.allocate(DType::Q4, rows, cols, true);
-        std::mt19937 g(seed);
-        uint32_t *w = q.data.as<uint32_t>();
-        for (size_t i = 0; i < q.data.size() / 4; ++i) w[i] = g();
-        std::uniform_real_distribution<float> us(0.001f, 0.1f), um(-0.5f, 0.5f);
-        uint16_t *s = q.scales.as<uint16_t>(), *m = q.mins.as<uint16_t>();
-        for (size_t i = 0; i < q.scales.size() / 2; ++i) {
-            s[i] = f32_to_fp16(us(g));
-            m[i] = f32_to_fp16(um(g));
-        }
-        return q;
-    }
-    std::vector<float> src = rand_vec((size_t)(rows * cols), seed, -0.5f, 0.5f);
-    quantize_rows(src.data(), rows, cols, t, q);
-    return q;
-}
-
-QTensor clone(const QTensor &a) {
-    QTensor b;
-    b.allocate(a.type, a.rows, a.cols, a.has_mins());
-    std::memcpy(b.data.data(), a.data.data(), a.data.size());
-    if (!a.scales.empty()) std::memcpy(b.scales.data(), a.scales.data(), a.scales.size());
-    if (!a.mins.empty()) std::memcpy(b.mins.data(), a.mins.data(), a.mins.size());
-    return b;
-}
-
 // The weights of the fused products: q, k, v (rq, rkv, rkv rows) and gate, up (rff rows) of K
 // inputs in format t; their host copies (h), CPU reference uploads (c) and OpenCL uploads (o).
 struct FusedWeights {
@@ -132,36 +70,6 @@ struct FusedWeights {
         }
     }
 };
-
-struct Pair {  // the same buffer on both backends
-    std::unique_ptr<Buffer> c, o;
-    size_t n;
-};
-
-Pair twin(Backend &ob, const std::vector<float> &v) {
-    Pair p{cpu_backend().alloc(v.size()), ob.alloc(v.size()), v.size()};
-    cpu_backend().write(*p.c, v.data(), v.size());
-    ob.write(*p.o, v.data(), v.size());
-    return p;
-}
-
-// Compares the two buffers; returns the max error relative to tolerance (<= 1 passes).
-void expect_close(Backend &ob, const Pair &p, double atol, double rtol, const std::string &what) {
-    std::vector<float> a(p.n), b(p.n);
-    cpu_backend().read(*p.c, a.data(), p.n);
-    ob.read(*p.o, b.data(), p.n);
-    double worst = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < p.n; ++i) {
-        double e = std::fabs((double)a[i] - (double)b[i]) / (atol + rtol * std::fabs((double)a[i]));
-        if (!(e <= worst)) {
-            worst = e;
-            at = i;
-        }
-    }
-    INFO(what, ": worst at ", at, " cpu=", a[at], " ocl=", b[at]);
-    CHECK(worst <= 1.0);
-}
 
 struct Fmt {
     DType t;
@@ -582,12 +490,6 @@ struct QaCheck {
         CHECK(num <= 2e-4 * den + 1e-12);
     }
 };
-
-std::vector<float> read_all(Backend &b, const Buffer &x) {
-    std::vector<float> v(x.n_floats);
-    b.read(x, v.data(), v.size());
-    return v;
-}
 
 }  // namespace
 

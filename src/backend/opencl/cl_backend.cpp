@@ -16,7 +16,7 @@ namespace ocl {
 
 namespace {
 // Programs: one per kernel family, each = host #defines + common.cl + the family file.
-const char *const kProgramFiles[] = {"gemv.cl", "dequant.cl", "norm.cl", "rope.cl",
+const char *const kProgramFiles[] = {"gemv.cl", "qa.cl", "dequant.cl", "norm.cl", "rope.cl",
                                      "attention.cl", "elementwise.cl"};
 }  // namespace
 
@@ -38,6 +38,10 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
     cl_ulong lm = 0;
     clGetDeviceInfo(dev_, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, nullptr);
     attn_kv_ = (int)std::min<cl_ulong>(8192, lm > 16384 ? (lm - 16384) / 4 / 256 * 256 : 0);
+    local_mem_ = (size_t)lm;
+    cl_uint cu = 1;
+    clGetDeviceInfo(dev_, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, nullptr);
+    compute_units_ = std::max<cl_uint>(cu, 1);
     const char *env_split = std::getenv("EDGELLM_OPENCL_MAX_ALLOC");  // test hook: force splits
     if (env_split && *env_split) max_alloc_ = std::min(max_alloc_, (size_t)std::strtoull(env_split, nullptr, 10));
     tune_ = tuning_for(dev_name_, vendor, driver, device_has_extension(dev_, "cl_khr_subgroups"));

@@ -85,6 +85,8 @@ public:
                    const AttentionParams &p) override;
     void rope_attention(Buffer &out, Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer,
                         int pos0, int n, const RopeParams &rp, const AttentionParams &ap) override;
+    void layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next, Buffer &q,
+                    Buffer &k, Buffer &v, Buffer &h, Buffer &up, Buffer &xn, int n, float eps) override;
     void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) override;
     void add(Buffer &y, const Buffer &x, size_t n) override;
     void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset, size_t src_offset) override;
@@ -157,6 +159,10 @@ private:
                    const Weight &Wv, const Buffer &x, const Weight *norm, float eps, int n);
     bool try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu, const Buffer &x,
                          const Weight *norm, float eps, int n);
+    // layer_tail as one layer_tail_q4 launch (one token); false when the shapes or formats do not
+    // allow it (the caller then runs the separate ops).
+    bool try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
+                        Buffer &q, Buffer &k, Buffer &v, float eps);
     cl_mem inv_freq_buffer(const std::vector<float> &f);
     void build_programs();
 
@@ -168,6 +174,8 @@ private:
     std::string dev_name_, dev_key_;
     size_t max_alloc_ = 0;
     int attn_kv_ = 0;  // attn_dec's K / V staging (halfs each, ATTN_KV); < 2048: no attn_dec
+    size_t local_mem_ = 0;      // CL_DEVICE_LOCAL_MEM_SIZE
+    cl_uint compute_units_ = 1;
     Tuning tune_;
     bool profiling_ = false;
     std::string defines_;
@@ -187,6 +195,8 @@ private:
     Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
     Mem part_ml_; size_t part_ml_cap_ = 0;
     Mem tickets_; size_t tickets_cap_ = 0; // attn_dec's per-(token, head block) counters, kept zero
+    Mem tail_ctr_;                         // layer_tail_q4's ticket and stage counters, kept zero
+    Mem tail_hq_, tail_hd_; size_t tail_hq_cap_ = 0, tail_hd_cap_ = 0;  // its quantized h
     std::vector<float> inv_freq_host_;
     // int8 activations and their per-group (d, Σv, Σq): set 0 written by quant_act, set 1 by the
     // fused producers (gmq_swiglu_q4, attn_dec, attn_reduce_q), which read set 0; qa_cur_ is the set the

@@ -353,6 +353,74 @@ void ClBackend::norm_matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &W
         Backend::norm_matmul_swiglu(out, scratch, Wg, Wu, x, norm, eps, xn, n);
 }
 
+void ClBackend::layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
+                           Buffer &q, Buffer &k, Buffer &v, Buffer &h, Buffer &up, Buffer &xn, int n, float eps) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n <= 0) return;
+    if (n == 1 && try_layer_tail(x, att, L, next, q, k, v, eps)) return;
+    Backend::layer_tail(x, att, L, next, q, k, v, h, up, xn, n, eps);
+}
+
+bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
+                               Buffer &q, Buffer &k, Buffer &v, float eps) {
+    if (!tune_.fuse_tail || !tune_.qa || tune_.gm_rows != 1) return false;
+    auto fits = [&](const Weight *w) { return qa_ok(cw(*w)) && cw(*w).chunks.size() == 1; };
+    if (!fits(L.wo) || !fits(L.w_gate) || !fits(L.w_up) || !fits(L.w_down)) return false;
+    if (next && (!fits(next->wq) || !fits(next->wk) || !fits(next->wv))) return false;
+    const ClWeight &Wo = cw(*L.wo), &Wg = cw(*L.w_gate), &Wu = cw(*L.w_up), &Wd = cw(*L.w_down);
+    const int64_t E = Wo.rows, F = Wg.rows, Q = Wo.cols;  // n_embd, n_ff, q_dim
+    if (E % 32 || F % 32 || Q % 32 || Wg.cols != E || Wu.rows != F || Wu.cols != E || Wd.rows != E ||
+        Wd.cols != F || cw(*L.ffn_norm).cols != E)
+        return false;
+    if (next && (next->wq->cols != E || next->wk->cols != E || next->wv->cols != E ||
+                 cw(*next->attn_norm).cols != E))
+        return false;
+    // __local: the kernel's own arrays (5 floats per item) and 1.5 bytes per input of the widest
+    // product input (n_embd or n_ff).
+    const size_t wide = (size_t)std::max(E, F);
+    if (5 * 4 * (size_t)tune_.gm_wg + 64 + wide * 3 / 2 > local_mem_) return false;
+    const GmShape g0 = gm_shape(E, Q / 32), g1 = gm_shape(F, E / 32), g2 = gm_shape(E, F / 32);
+    if (g1.R % 32 != 0) return false;  // stage 1 quantizes whole 32-groups of h per block
+    const int64_t rq = next ? next->wq->rows : 0, rk = next ? next->wk->rows : 0, rv = next ? next->wv->rows : 0;
+    const GmShape g3 = gm_shape(rq + rk + rv, E / 32);
+    need(x.n_floats >= (size_t)E && att.n_floats >= (size_t)Q, "layer_tail shapes");
+    need(!next || (q.n_floats >= (size_t)rq && k.n_floats >= (size_t)rk && v.n_floats >= (size_t)rv),
+         "layer_tail q/k/v shapes");
+
+    quant_act(att, 0, 1, (int)Q, nullptr, 0.f);  // nothing to do when attn_dec quantized att
+    const cl_mem xq0 = qa_q_[qa_cur_].m, xd0 = qa_d_[qa_cur_].m;
+    ensure(tail_hq_, tail_hq_cap_, (size_t)F);
+    ensure(tail_hd_, tail_hd_cap_, (size_t)F / 32 * 16);
+    if (!tail_ctr_.m) {
+        const cl_uint zero[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        tail_ctr_ = Mem(make_buffer(sizeof zero, zero, CL_MEM_READ_WRITE));
+    }
+    const cl_int4 sl = {{(cl_int)g0.S, (cl_int)g1.S, (cl_int)g2.S, (cl_int)g3.S}};
+    const cl_int4 nb = {{(cl_int)g0.blocks(E), (cl_int)g1.blocks(F), (cl_int)g2.blocks(E),
+                         next ? (cl_int)(g3.blocks(rq) + g3.blocks(rk) + g3.blocks(rv)) : 0}};
+    auto sc = [&](const ClWeight &W) { return W.chunks[0].scales.m; };
+    auto mn = [&](const ClWeight &W) { return W.chunks[0].mins.m ? W.chunks[0].mins.m : W.chunks[0].scales.m; };
+    cl_kernel kk = kernel("layer_tail_q4");
+    args(kk, tail_ctr_.m, sl, nb, (cl_int)E, (cl_int)F, (cl_int)Q, (cl_float)eps, mem_of(x), xq0, xd0,
+         Wo.chunks[0].data.m, sc(Wo), mn(Wo), (cl_int)Wo.has_mins, Wg.chunks[0].data.m, sc(Wg), mn(Wg),
+         (cl_int)Wg.has_mins, Wu.chunks[0].data.m, sc(Wu), mn(Wu), (cl_int)Wu.has_mins,
+         cw(*L.ffn_norm).chunks[0].data.m, tail_hq_.m, tail_hd_.m, Wd.chunks[0].data.m, sc(Wd), mn(Wd),
+         (cl_int)Wd.has_mins);
+    const ClWeight *nw[3] = {next ? &cw(*next->wq) : &Wo, next ? &cw(*next->wk) : &Wo, next ? &cw(*next->wv) : &Wo};
+    const int64_t nr[3] = {rq, rk, rv};
+    Buffer *outs[3] = {&q, &k, &v};
+    for (int i = 0; i < 3; ++i)
+        args_from(kk, (cl_uint)(29 + 6 * i), nw[i]->chunks[0].data.m, sc(*nw[i]), mn(*nw[i]), (cl_int)nw[i]->has_mins,
+                  (cl_int)nr[i], mem_of(*outs[i]));
+    args_from(kk, 47, next ? cw(*next->attn_norm).chunks[0].data.m : dummy_.m);
+    local_args(kk, 48, wide, wide / 2);
+    const size_t total = (size_t)(nb.s[0] + nb.s[1] + nb.s[2] + nb.s[3]);
+    const size_t groups = std::min(total, (size_t)compute_units_ * (size_t)tune_.tail_wpc);
+    size_t gws = groups * (size_t)tune_.gm_wg, lws = (size_t)tune_.gm_wg;
+    launch("layer_tail_q4", kk, 1, &gws, &lws);
+    return true;
+}
+
 cl_mem ClBackend::inv_freq_buffer(const std::vector<float> &f) {
     if (!inv_freq_.m || inv_freq_host_ != f) {
         inv_freq_ = Mem(make_buffer(f.size() * 4, f.data(), CL_MEM_READ_ONLY));

@@ -140,6 +140,8 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "attn_vb" && v > 0 && v <= 32) t.attn_vb = v;
                 else if (k == "attn_qb" && (v == 1 || v == 2 || v == 4 || v == 8)) t.attn_qb = v;
                 else if (k == "attn_rope") t.attn_rope = v != 0;
+                else if (k == "fuse_tail") t.fuse_tail = v != 0;
+                else if (k == "tail_wpc" && v > 0 && v <= 64) t.tail_wpc = v;
                 else if (k == "dot" && v >= 0 && v <= 3) t.dot = v;
             }
             pos = e + 1;

@@ -55,6 +55,10 @@ struct Tuning {
     bool attn_fuse = false;
     bool attn_rope = true;  // one-token decode: RoPE + KV store inside attn_dec, no rope_store_kv
     int flush_every = 0;    // clFlush after this many launches (0: only where the host waits)
+    // One-token decode: a layer's products after attention and the next layer's q / k / v as one
+    // launch (qa.cl layer_tail_q4; needs qa, gm_rows 1) of tail_wpc work-groups per compute unit.
+    bool fuse_tail = false;
+    int tail_wpc = 2;
 };
 
 // attn_dec limit (kernels/attention.cl ATTN_DCHUNK): positions per chunk (also at most ATTN_KV /

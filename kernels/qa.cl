@@ -1,0 +1,358 @@
+// Decode products over int8 activations (tuning flag qa; the NVIDIA row): quant_act, the
+// group-major Q4 products gmq_q4 / gmq3_q4 / gmq_swiglu_q4 (same grids as gemv.cl's gm_*, whose
+// layout notes apply), and layer_tail_q4, one launch for a decoder layer's products after
+// attention. Helpers shared with gemv.cl / attention.cl (GM_LOAD_STEP, gm_reduce, qa_*) are in
+// common.cl.
+
+// ---- int8 x, 4-way int8 dot products ----
+// The float group-major kernels (gemv.cl gm_*) spend ~4 instructions per weight on nibble decode and the
+// per-item norm/Σx work: on an H100 that, not memory, bounds them. Here the activations are
+// quantized once per product input (quant_act: per 32-group, d = max|v| / 127, q = rint(v / d),
+// v = x or x * rsqrt(mean x² + eps) * nw) and the products use integer dot products of the
+// nibbles (masked, not shifted into floats) with q: ~0.7 instructions per weight.
+// Dot product (DOT_IMPL from the host): 1 cl_khr_integer_dot_product, 2 the Arm extension
+// (Mali: arm_dot_acc), 3 NVIDIA PTX dp4a, 0 portable (4 multiplies). Nibbles are 0..15, so the
+// signed x signed forms are exact.
+#if DOT_IMPL == 1
+inline int dot4(uint a, uint b, int c) { return c + dot_4x8packed_ss_int(a, b); }
+#elif DOT_IMPL == 2
+#pragma OPENCL EXTENSION cl_arm_integer_dot_product_accumulate_int8 : enable
+inline int dot4(uint a, uint b, int c) { return arm_dot_acc(as_char4(a), as_char4(b), c); }
+#elif DOT_IMPL == 3
+inline int dot4(uint a, uint b, int c) {
+    int d;
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+#else
+inline int dot4(uint a, uint b, int c) {
+    const int4 p = convert_int4(as_char4(a)) * convert_int4(as_char4(b));
+    return c + p.x + p.y + p.z + p.w;
+}
+#endif
+
+// Σ q_w q_x over one Q4 group: word j of w holds elements 8j..8j+7 at bits 4i; masking with
+// 0x0F0F0F0F leaves the even elements in its bytes, shifting by 4 first the odd ones. xl / xh
+// hold the group's int8 x in that order (quant_act writes it so).
+inline int q4_dot_i8(uint4 w, uint4 xl, uint4 xh) {
+    const uint m = 0x0F0F0F0Fu;
+    int s = dot4(w.s0 & m, xl.s0, 0);
+    s = dot4((w.s0 >> 4) & m, xh.s0, s);
+    s = dot4(w.s1 & m, xl.s1, s);
+    s = dot4((w.s1 >> 4) & m, xh.s1, s);
+    s = dot4(w.s2 & m, xl.s2, s);
+    s = dot4((w.s2 >> 4) & m, xh.s2, s);
+    s = dot4(w.s3 & m, xl.s3, s);
+    return dot4((w.s3 >> 4) & m, xh.s3, s);
+}
+
+// x (n, K) at x_off -> per token t and 32-group g: xq[t * K/4 + g*8 ..] and xd[t * K/32 + g]
+// (qa_quant8). One item per 8 elements. Grid (ceil(K / 8 / QA_WG) * QA_WG, n), local (QA_WG, 1).
+// With the norm, v = x * rsqrt(mean x² + eps) * nw: every work-group first sums x² of its token.
+__kernel void quant_act(__global const float *x, int x_off, int K, int use_norm,
+                        __global const float *nw, float eps, __global uint *xq,
+                        __global float4 *xd) {
+    __local float scratch[QA_SCR(QA_WG)];
+    __local float am[QA_WG], sv[QA_WG];
+    __local int sq[QA_WG];
+    const int t = get_global_id(1), lid = get_local_id(0);
+    __global const float *xt = x + x_off + (long)t * K;
+    const float inv = use_norm ? qa_inv_rms(xt, K, eps, lid, QA_WG, scratch) : 1.f;
+    const int w = get_global_id(0);  // word pair: group w / 4, word w % 4
+    float4 a, b;
+    const bool ok = qa_load8(xt, use_norm, nw, inv, w, K, &a, &b);
+    qa_quant8(a, b, ok, lid, w / 4, w % 4, xq + (long)t * (K / 4), xd + (long)t * (K / 32), am, sv, sq);
+}
+
+// The gm products over quantized x (Q4 only): same work-group shape, layout and reduction as
+// gm_*_q4. Per group: Q4 without mins d_w d_x (Σ q_w q_x - 8 Σ q_x) (integers exact), with mins
+// d_w d_x Σ q_w q_x + m Σv.
+#define GMQ_ACC(NAME, AS)                                                                          \
+inline void NAME(__global const uint4 *WA, __global const half *SA, __global const half *MA, int hma,   \
+                 __global const uint4 *WB, __global const half *SB, __global const half *MB, int hmb,   \
+                 int two, int rows, int row0, int R, int G, int s, int ns, AS const uint4 *xq,          \
+                 AS const float4 *xd, float *acc, float *bcc) {                                    \
+    long rr[GM_ROWS];                                                                              \
+    for (int i = 0; i < GM_ROWS; ++i) rr[i] = min(row0 + i * R, rows - 1);                         \
+    for (int g0 = s * GM_UNROLL; g0 < G; g0 += ns * GM_UNROLL) {                                   \
+        GM_LOAD_STEP(uint4)                                                                        \
+        for (int u = 0; u < GM_UNROLL; ++u) {                                                      \
+            const int g = g0 + u;                                                                  \
+            if (g >= G) break;                                                                     \
+            const uint4 xl = xq[2 * g], xh = xq[2 * g + 1];                                        \
+            const float4 dd = xd[g];                                                               \
+            for (int i = 0; i < GM_ROWS; ++i) {                                                    \
+                const int k = u * GM_ROWS + i;                                                     \
+                const int sa = q4_dot_i8(wa[k], xl, xh);                                           \
+                acc[i] += hma ? da[k] * dd.x * (float)sa + ma[k] * dd.y                            \
+                              : da[k] * dd.x * ((float)sa - 8.f * dd.z);                           \
+                if (two) {                                                                         \
+                    const int sb = q4_dot_i8(wb[k], xl, xh);                                       \
+                    bcc[i] += hmb ? db[k] * dd.x * (float)sb + mb[k] * dd.y                        \
+                                  : db[k] * dd.x * ((float)sb - 8.f * dd.z);                       \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+}
+// x from global memory (quant_act or a producer wrote it) or from the prologue's __local copy.
+GMQ_ACC(gmq_acc, __global)
+GMQ_ACC(gmq_acc_l, __local)
+
+// Grids as gm_*: (blocks * R, NS, n_tokens), local (R, NS, 1). x is the quant_act output.
+__kernel void gmq_q4(__global const uint4 *W, __global const half *S, __global const half *M,
+                     int hm, int rows, int K, __global const uint4 *xq, __global const float4 *xd,
+                     __global float *y, int y_off, int ldy, int accumulate) {
+    __local float red[GM_RED];
+    const int R = get_local_size(0), t = get_global_id(2), G = K / 32;
+    const int row0 = get_group_id(0) * R * GM_ROWS + get_local_id(0);
+    float a[GM_ROWS], b[GM_ROWS], ss = 0.f;
+    for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;
+    gmq_acc(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, G, get_local_id(1), get_local_size(1),
+            xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    gm_reduce(a, b, &ss, red);
+    if (get_local_id(1) != 0) return;
+    __global float *yt = y + y_off + (long)t * ldy;
+    for (int i = 0; i < GM_ROWS; ++i) {
+        const int row = row0 + i * R;
+        if (row < rows) yt[row] = accumulate ? yt[row] + a[i] : a[i];
+    }
+}
+
+__kernel void gmq3_q4(__global const uint4 *W0, __global const half *S0, __global const half *M0,
+                      int hm0, int rows0, __global float *y0, __global const uint4 *W1,
+                      __global const half *S1, __global const half *M1, int hm1, int rows1,
+                      __global float *y1, __global const uint4 *W2, __global const half *S2,
+                      __global const half *M2, int hm2, int rows2, __global float *y2, int K,
+                      __global const uint4 *xq, __global const float4 *xd, int pro,
+                      __global const float *xf, int use_norm, __global const float *nw, float eps,
+                      __local uint4 *xql, __local float4 *xdl) {
+    __local float red[GM_RED];
+    __local float scr[QA_SCR(GM_WG)], am[GM_WG], sv[GM_WG];
+    __local int sq[GM_WG];
+    const int R = get_local_size(0), RB = R * GM_ROWS, G = K / 32;
+    const int nb0 = (rows0 + RB - 1) / RB, nb1 = (rows1 + RB - 1) / RB;
+    int bk = get_group_id(0);
+    const int t = get_global_id(2);
+    __global const uint4 *W = W0;
+    __global const half *S = S0, *M = M0;
+    int hm = hm0, rows = rows0;
+    __global float *y = y0;
+    if (bk >= nb0 + nb1) {
+        bk -= nb0 + nb1; W = W2; S = S2; M = M2; hm = hm2; rows = rows2; y = y2;
+    } else if (bk >= nb0) {
+        bk -= nb0; W = W1; S = S1; M = M1; hm = hm1; rows = rows1; y = y1;
+    }
+    const int row0 = bk * RB + get_local_id(0);
+    float a[GM_ROWS], b[GM_ROWS], ss = 0.f;
+    for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;
+    if (pro) {  // uniform: quantize (and norm) x here instead of a quant_act launch
+        qa_prologue(xf + (long)t * K, use_norm, nw, eps, K, (__local uint *)xql, xdl, scr, am, sv, sq);
+        gmq_acc_l(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, G, get_local_id(1), get_local_size(1), xql,
+                  xdl, a, b);
+    } else {
+        gmq_acc(W, S, M, hm, W, S, M, hm, 0, rows, row0, R, G, get_local_id(1), get_local_size(1),
+                xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    }
+    gm_reduce(a, b, &ss, red);
+    if (get_local_id(1) != 0) return;
+    for (int i = 0; i < GM_ROWS; ++i) {
+        const int row = row0 + i * R;
+        if (row < rows) y[(long)t * rows + row] = a[i];
+    }
+}
+
+__kernel void gmq_swiglu_q4(__global const uint4 *Wa, __global const half *Sa,
+                            __global const half *Ma, int hma, __global const uint4 *Wb,
+                            __global const half *Sb, __global const half *Mb, int hmb, int rows,
+                            int K, __global const uint4 *xq, __global const float4 *xd,
+                            __global float *y, int quant, __global uint *yq, __global float4 *yd,
+                            int pro, __global const float *xf, int use_norm,
+                            __global const float *nw, float eps, __local uint4 *xql,
+                            __local float4 *xdl) {
+    __local float red[GM_RED];
+    __local float scr[QA_SCR(GM_WG)], am[GM_WG], sv[GM_WG];
+    __local int sq[GM_WG];
+    const int R = get_local_size(0), t = get_global_id(2), G = K / 32;
+    const int row0 = get_group_id(0) * R * GM_ROWS + get_local_id(0);
+    float a[GM_ROWS], b[GM_ROWS], ss = 0.f;
+    for (int i = 0; i < GM_ROWS; ++i) a[i] = b[i] = 0.f;
+    if (pro) {
+        qa_prologue(xf + (long)t * K, use_norm, nw, eps, K, (__local uint *)xql, xdl, scr, am, sv, sq);
+        gmq_acc_l(Wa, Sa, Ma, hma, Wb, Sb, Mb, hmb, 1, rows, row0, R, G, get_local_id(1), get_local_size(1),
+                  xql, xdl, a, b);
+    } else {
+        gmq_acc(Wa, Sa, Ma, hma, Wb, Sb, Mb, hmb, 1, rows, row0, R, G, get_local_id(1),
+                get_local_size(1), xq + (long)t * 2 * G, xd + (long)t * G, a, b);
+    }
+    gm_reduce(a, b, &ss, red);
+    const int s = get_local_id(1);
+    for (int i = 0; i < GM_ROWS; ++i) {
+        const int row = row0 + i * R;
+        a[i] = a[i] / (1.f + exp(-a[i])) * b[i];
+        if (s == 0 && row < rows) y[(long)t * rows + row] = a[i];
+    }
+    if (!quant) return;  // uniform (kernel argument)
+    barrier(CLK_LOCAL_MEM_FENCE);  // gm_reduce's last reads of red are done
+    // Fused quantization of the output for the next product (host: GM_ROWS == 1, R % 32 == 0,
+    // rows % 32 == 0): the R outputs of this block through __local, 8 per item (qa_quant8).
+    if (s == 0) red[get_local_id(0)] = a[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int lid = get_local_id(0) + s * R;
+    const int base = get_group_id(0) * R;  // first row of the block, a multiple of 32
+    const bool ok = lid < R / 8 && base + 8 * lid < rows;
+    float4 va = (float4)(0.f), vb = (float4)(0.f);
+    if (ok) {
+        va = vload4(2 * lid, red);
+        vb = vload4(2 * lid + 1, red);
+    }
+    const int e = base + 8 * lid;
+    qa_quant8(va, vb, ok, lid, e / 32, (e / 8) % 4, yq + (long)t * (rows / 4), yd + (long)t * (rows / 32), am,
+              sv, sq);
+}
+
+// ---- Fused layer tail (tuning fuse_tail; one decoded token) ----
+// A decoder layer's products after attention and the next layer's q / k / v in one launch:
+//   stage 0  x += Wo o                        (o: the quantized attention output, xq0 / xd0)
+//   stage 1  h = silu(Wg n2(x)) * (Wu n2(x)), quantized per 32-group into hq / hd
+//   stage 2  x += Wd h
+//   stage 3  q, k, v = (Wq, Wk, Wv) n1(x)     (the next layer's; nb.w == 0: none)
+// Stage st runs the blocks of the matching gmq_* kernel: R = GM_WG / S rows x S K-slices
+// (S = sl[st]; GM_ROWS == 1). The launch has a fixed number of work-groups (about what the device
+// holds at once); each takes blocks in stage order from a ticket (ctr[0]), and a block of stage
+// st > 0 starts once every block of stage st - 1 has published its results (ctr[st] counts them;
+// xg_* in common.cl carries the data). No deadlock whatever the number of work-groups or their
+// scheduling: a work-group only ever waits for blocks with smaller tickets, which work-groups
+// already running hold, and those wait only for smaller tickets again (the argument of decoupled
+// look-back scans; it needs a running work-group to keep running, as GPUs do). Four launches
+// become one, and a stage's blocks start as soon as the previous stage ends.
+// The counters are zero between launches: the last claim resets ctr[0], the last block of the
+// last stage ctr[1..4].
+#if GM_ROWS == 1
+__kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
+    __global uint *ctr, int4 sl, int4 nb, int n_embd, int n_ff, int q_dim, float eps, __global float *x,
+    __global const uint4 *xq0, __global const float4 *xd0,
+    __global const uint4 *Wo, __global const half *So, __global const half *Mo, int hmo,
+    __global const uint4 *Wg, __global const half *Sg, __global const half *Mg, int hmg,
+    __global const uint4 *Wu, __global const half *Su, __global const half *Mu, int hmu,
+    __global const float *n2, __global uint *hq, __global float4 *hd,
+    __global const uint4 *Wd, __global const half *Sd, __global const half *Md, int hmd,
+    __global const uint4 *Wq, __global const half *Sq, __global const half *Mq, int hmq, int rq,
+    __global float *q, __global const uint4 *Wk, __global const half *Sk, __global const half *Mk,
+    int hmk, int rk, __global float *k, __global const uint4 *Wv, __global const half *Sv,
+    __global const half *Mv, int hmv, int rv, __global float *v, __global const float *n1,
+    __local uint4 *xl, __local float4 *dl) {
+    __local float red[2 * GM_WG];
+    __local float scr[QA_SCR(GM_WG)], am[GM_WG], sv[GM_WG];
+    __local int sq[GM_WG];
+    __local int claim;
+    const int lid = get_local_id(0);
+    const int total = nb.x + nb.y + nb.z + nb.w, last = nb.w > 0 ? 3 : 2;
+    for (;;) {
+        if (lid == 0) claim = (int)atomic_inc(ctr);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int t = claim;
+        barrier(CLK_LOCAL_MEM_FENCE);  // claim is rewritten next round
+        if (t >= total) {  // uniform; every work-group makes exactly one such claim
+            if (lid == 0 && t == total + (int)get_num_groups(0) - 1) atomic_xchg(ctr, 0u);
+            return;
+        }
+        int st = 0, b = t;
+        if (b >= nb.x) {
+            b -= nb.x;
+            st = 1;
+            if (b >= nb.y) {
+                b -= nb.y;
+                st = 2;
+                if (b >= nb.z) {
+                    b -= nb.z;
+                    st = 3;
+                }
+            }
+        }
+        if (st > 0) {  // uniform: wait for the previous stage
+            if (lid == 0) {
+                const uint need = (uint)(st == 1 ? nb.x : st == 2 ? nb.y : nb.z);
+                while (xg_load_u(ctr + st) < need) {  // a load, not an atomic: no contention
+                }
+                GLOBAL_RELEASE();
+            }
+            barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
+        }
+        const int S = st == 0 ? sl.x : st == 1 ? sl.y : st == 2 ? sl.z : sl.w;
+        const int R = GM_WG / S, lr = lid % R, s = lid / R;
+        float a = 0.f, c = 0.f;
+        // Inputs: stage 0 its own (an earlier launch wrote them), 1 and 3 x in the prologue, 2 h.
+        if (st == 1 || st == 3)
+            qa_prologue_xg(x, 1, st == 1 ? n2 : n1, eps, n_embd, (__local uint *)xl, dl, scr, am, sv, sq);
+        if (st == 2) {
+            for (int i = lid; i < n_ff / 16; i += GM_WG) xl[i] = xg_load_u4((__global const uint *)hq + 4 * i);
+            for (int i = lid; i < n_ff / 32; i += GM_WG) dl[i] = xg_load4((__global const float *)(hd + i));
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        int row = b * R + lr, rows = n_embd;
+        if (st == 0) {
+            gmq_acc(Wo, So, Mo, hmo, Wo, So, Mo, hmo, 0, rows, row, R, q_dim / 32, s, S, xq0, xd0, &a, &c);
+        } else if (st == 1) {
+            rows = n_ff;
+            gmq_acc_l(Wg, Sg, Mg, hmg, Wu, Su, Mu, hmu, 1, rows, row, R, n_embd / 32, s, S, xl, dl, &a, &c);
+        } else if (st == 2) {
+            gmq_acc_l(Wd, Sd, Md, hmd, Wd, Sd, Md, hmd, 0, rows, row, R, n_ff / 32, s, S, xl, dl, &a, &c);
+        } else {
+            const int bq = (rq + R - 1) / R, bk = (rk + R - 1) / R;
+            __global const uint4 *W = Wq;
+            __global const half *Sc = Sq, *Mc = Mq;
+            int hm = hmq;
+            rows = rq;
+            if (b >= bq + bk) {
+                row -= (bq + bk) * R;
+                W = Wv; Sc = Sv; Mc = Mv; hm = hmv; rows = rv;
+            } else if (b >= bq) {
+                row -= bq * R;
+                W = Wk; Sc = Sk; Mc = Mk; hm = hmk; rows = rk;
+            }
+            gmq_acc_l(W, Sc, Mc, hm, W, Sc, Mc, hm, 0, rows, row, R, n_embd / 32, s, S, xl, dl, &a, &c);
+        }
+        // The S slice sums of each row, to the items of slice 0.
+        red[s * R + lr] = a;
+        red[GM_WG + s * R + lr] = c;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (s == 0)
+            for (int j = 1; j < S; ++j) {
+                a += red[j * R + lr];
+                c += red[GM_WG + j * R + lr];
+            }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (st == 1) {  // uniform: h of the block's R rows (R % 32 == 0), quantized via __local
+            if (s == 0) red[lr] = a / (1.f + exp(-a)) * c;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            const bool ok = lid < R / 8 && b * R + 8 * lid < n_ff;
+            float4 va = (float4)(0.f), vb = (float4)(0.f);
+            if (ok) {
+                va = vload4(2 * lid, red);
+                vb = vload4(2 * lid + 1, red);
+            }
+            qa_quant8_l(va, vb, ok, lid, lid / 4, lid % 4, (__local uint *)xl, dl, am, sv, sq);
+            if (lid < R / 4 && b * R + 4 * lid < n_ff) xg_store_u(hq + b * (R / 4) + lid, ((__local uint *)xl)[lid]);
+            if (lid < R / 32 && b * R + 32 * lid < n_ff) xg_store4((__global float *)(hd + b * (R / 32) + lid), dl[lid]);
+        } else if (s == 0 && row < rows) {
+            if (st == 3) {
+                const int bq = (rq + R - 1) / R, bk = (rk + R - 1) / R;
+                __global float *y = b >= bq + bk ? v : b >= bq ? k : q;
+                y[row] = a;  // read by the next launch
+            } else {
+                xg_store(x + row, xg_load(x + row) + a);
+            }
+        }
+        // Publish: this item's stores, then (all items past the fence) the block's count.
+        GLOBAL_RELEASE();
+        barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
+        if (lid == 0) {
+            const uint done = atomic_inc(ctr + 1 + st);
+            const int nl = last == 3 ? nb.w : nb.z;
+            if (st == last && done == (uint)nl - 1)
+                for (int i = 1; i <= 4; ++i) atomic_xchg(ctr + i, 0u);
+        }
+    }
+}
+#endif

@@ -1,0 +1,151 @@
+// The fused layer tail of the OpenCL backend (Backend::layer_tail as one layer_tail_q4 launch)
+// against the same op run as separate launches on the same device (the same int8 activations:
+// results agree to float rounding) and against the CPU reference (float activations: within the
+// int8 quantization error), over several chained layers and repeated launches (the kernel's
+// counters must come back to zero), with several work-group counts and block shapes.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/opencl/opencl_backend.h"
+#include "model/tensor.h"
+#include "opencl_test_util.h"
+
+using namespace edgellm;
+using namespace edgellm_test;
+
+namespace {
+
+// One decoder layer's weights on the three backends (CPU reference, fused, separate launches).
+struct TailLayer {
+    std::unique_ptr<Weight> w[3][9];  // [backend][wq wk wv wo gate up down attn_norm ffn_norm]
+    LayerRefs refs[3];
+    TailLayer(Backend *be[3], int E, int F, int Q, int KV, bool mins, uint32_t &seed) {
+        const int rows[7] = {Q, KV, KV, E, F, F, E}, cols[7] = {E, E, E, Q, E, E, F};
+        for (int i = 0; i < 7; ++i) {
+            QTensor t = rand_tensor(DType::Q4, rows[i], cols[i], mins, seed++);
+            for (int b = 0; b < 3; ++b) w[b][i] = be[b]->upload_matrix(clone(t));
+        }
+        for (int i = 7; i < 9; ++i) {
+            std::vector<float> nw = rand_vec((size_t)E, seed++, 0.5f, 1.5f);
+            for (int b = 0; b < 3; ++b) w[b][i] = be[b]->upload_vector(std::vector<float>(nw));
+        }
+        for (int b = 0; b < 3; ++b) {
+            LayerRefs &r = refs[b];
+            r.wq = w[b][0].get(); r.wk = w[b][1].get(); r.wv = w[b][2].get(); r.wo = w[b][3].get();
+            r.w_gate = w[b][4].get(); r.w_up = w[b][5].get(); r.w_down = w[b][6].get();
+            r.attn_norm = w[b][7].get(); r.ffn_norm = w[b][8].get();
+        }
+    }
+};
+
+// Normalized squared error of got vs ref.
+double nmse(const std::vector<float> &got, const std::vector<float> &ref) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        num += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
+        den += (double)ref[i] * ref[i];
+    }
+    return num / std::max(den, 1e-30);
+}
+
+// Worst |a - b| / (atol + rtol |b|).
+double worst_rel(const std::vector<float> &a, const std::vector<float> &b, double atol, double rtol) {
+    double w = 0;
+    for (size_t i = 0; i < b.size(); ++i) w = std::max(w, std::fabs((double)a[i] - b[i]) / (atol + rtol * std::fabs((double)b[i])));
+    return w;
+}
+
+}  // namespace
+
+TEST_CASE("opencl fused layer tail (one launch) matches separate launches and the CPU reference") {
+    if (list_opencl_devices().empty()) {
+        MESSAGE("no OpenCL platform found: skipped");
+        return;
+    }
+    // Small work-groups so that every stage has several blocks; stage shapes: gm_max_split 2 gives
+    // 32-row blocks of 2 K-slices, gm_items=1 64-row blocks of one slice. tail_wpc: few work-groups
+    // (each runs many blocks, waiting at stage boundaries) or more work-groups than blocks.
+    const std::string base = "gm=1,gm_wg=64,gm_rows=1,qa=1,";
+    const std::vector<std::string> shapes = {"gm_max_split=2,tail_wpc=1", "gm_max_split=2,tail_wpc=64",
+                                             "gm_items=1,tail_wpc=2"};
+    const int E = 128, F = 320, Q = 96, KV = 32, n_layer = 3, rounds = small_mode() ? 1 : 2;
+    const float eps = 1e-5f;
+    for (const std::string &shape : shapes) {
+        INFO("tune: ", shape);
+        std::unique_ptr<Backend> fused = make_tuned(base + shape + ",fuse_tail=1");
+        std::unique_ptr<Backend> sep = make_tuned(base + shape + ",fuse_tail=0");
+        Backend *be[3] = {&cpu_backend(), fused.get(), sep.get()};
+        for (bool mins : {false, true}) {
+            uint32_t seed = mins ? 900 : 800;
+            std::vector<std::unique_ptr<TailLayer>> layers;
+            for (int l = 0; l < n_layer; ++l) layers.push_back(std::make_unique<TailLayer>(be, E, F, Q, KV, mins, seed));
+            // Per backend: x, att, q, k, v and the scratch (h, up, xn).
+            std::vector<float> x0 = rand_vec((size_t)E, seed++, -2.f, 2.f);
+            std::unique_ptr<Buffer> x[3], att[3], q[3], k[3], v[3], h[3], up[3], xn[3];
+            for (int b = 0; b < 3; ++b) {
+                x[b] = be[b]->alloc(E);
+                be[b]->write(*x[b], x0.data(), x0.size());
+                att[b] = be[b]->alloc(Q);
+                q[b] = be[b]->alloc(Q);
+                k[b] = be[b]->alloc(KV);
+                v[b] = be[b]->alloc(KV);
+                h[b] = be[b]->alloc(F);
+                up[b] = be[b]->alloc(F);
+                xn[b] = be[b]->alloc(E);
+            }
+            for (int r = 0; r < rounds; ++r) {
+                for (int l = 0; l < n_layer; ++l) {
+                    const bool more = l + 1 < n_layer;
+                    // The attention output: here random (scaled like one), same on every backend.
+                    std::vector<float> a = rand_vec((size_t)Q, seed++, -1.f, 1.f);
+                    const uint64_t l0 = opencl_launch_count(*fused), s0 = opencl_launch_count(*sep);
+                    for (int b = 0; b < 3; ++b) {
+                        be[b]->write(*att[b], a.data(), a.size());
+                        be[b]->layer_tail(*x[b], *att[b], layers[(size_t)l]->refs[b],
+                                          more ? &layers[(size_t)l + 1]->refs[b] : nullptr, *q[b], *k[b], *v[b],
+                                          *h[b], *up[b], *xn[b], 1, eps);
+                    }
+                    const std::string what = std::string(mins ? "q4+mins" : "q4") + " round " + std::to_string(r) +
+                                             " layer " + std::to_string(l);
+                    INFO(what);
+                    // One launch for the tail plus the quantization of att (no producer did it here),
+                    // against quant_act + Wo + gate/up + W_down (+ q/k/v) launched separately.
+                    CHECK(opencl_launch_count(*fused) - l0 == 2);
+                    CHECK(opencl_launch_count(*sep) - s0 == (more ? 5u : 4u));
+                    std::vector<float> xc = read_all(*be[0], *x[0]), xf = read_all(*be[1], *x[1]),
+                                       xs = read_all(*be[2], *x[2]);
+                    CHECK(worst_rel(xf, xs, 1e-3, 1e-3) <= 1.0);
+                    CHECK(nmse(xf, xc) <= 2e-4);
+                    if (more) {
+                        Buffer *outs[3][3] = {{q[0].get(), k[0].get(), v[0].get()},
+                                              {q[1].get(), k[1].get(), v[1].get()},
+                                              {q[2].get(), k[2].get(), v[2].get()}};
+                        for (int i = 0; i < 3; ++i) {
+                            INFO("output ", std::string(1, "qkv"[i]));
+                            std::vector<float> c = read_all(*be[0], *outs[0][i]), f = read_all(*be[1], *outs[1][i]),
+                                               s = read_all(*be[2], *outs[2][i]);
+                            CHECK(worst_rel(f, s, 1e-3, 1e-3) <= 1.0);
+                            // Two int8 inputs upstream of these (h for W_down, then n1(x)).
+                            CHECK(nmse(f, c) <= 5e-4);
+                        }
+                    }
+                    // Keep the three residual streams identical (the CPU one is the float reference of
+                    // this layer only): the next layer starts from the fused x everywhere.
+                    for (int b : {0, 2}) be[b]->write(*x[b], xf.data(), xf.size());
+                    if (more)
+                        for (int b : {0, 2}) {
+                            std::vector<float> qf = read_all(*be[1], *q[1]), kf = read_all(*be[1], *k[1]),
+                                               vf = read_all(*be[1], *v[1]);
+                            be[b]->write(*q[b], qf.data(), qf.size());
+                            be[b]->write(*k[b], kf.data(), kf.size());
+                            be[b]->write(*v[b], vf.data(), vf.size());
+                        }
+                }
+            }
+        }
+    }
+}

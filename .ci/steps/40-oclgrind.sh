@@ -28,11 +28,11 @@ status=0
 # The device test provokes API errors on purpose (a broken kernel, a corrupt cache binary), so
 # --check-api applies to the op tests only; memory errors and races count everywhere.
 MEM_PAT='invalid (read|write)|data race'
-for t in test_opencl_device test_opencl_ops; do
+for t in test_opencl_device test_opencl_ops test_opencl_layer; do
   echo "--- oclgrind: $t"
   opts="--data-races"
   pat="$MEM_PAT"
-  if [ "$t" = test_opencl_ops ]; then
+  if [ "$t" != test_opencl_device ]; then
     opts="$opts --check-api"
     pat="$MEM_PAT|runtime error detected"
   fi

@@ -120,9 +120,10 @@ void ClBackend::build_programs() {
         try {
             p = build_program(ctx_, dev_, defines_ + common + "\n" + kernel_source(file), options, dev_key_, log_, &cached);
         } catch (const Error &) {
-            // The int8 dot product (an extension or inline PTX; DOT_IMPL 3 also selects attn_dec's PTX
-            // fence) is the one device-specific construct: a compiler that rejects it gets the
-            // portable form, not a failed backend.
+            // The int8 dot product (an extension or inline PTX; DOT_IMPL 3 also selects the PTX
+            // fences and L2 loads of data that crosses work-groups, common.cl xg_*) is the one
+            // device-specific construct: a compiler that rejects it gets the portable form, not a
+            // failed backend.
             if (tune_.dot == 0) throw;
             log_.log(EDGELLM_LOG_WARN, "OpenCL: %s did not build with dot-product variant %d; using the portable one",
                      file, tune_.dot);

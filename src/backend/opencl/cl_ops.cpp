@@ -376,8 +376,8 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
                  cw(*next->attn_norm).cols != E))
         return false;
     // __local: the kernel's own arrays (5 floats per item) and 1.5 bytes per input of the widest
-    // product input (n_embd or n_ff).
-    const size_t wide = (size_t)std::max(E, F);
+    // product input (n_embd, n_ff or q_dim).
+    const size_t wide = (size_t)std::max(std::max(E, F), Q);
     if (5 * 4 * (size_t)tune_.gm_wg + 64 + wide * 3 / 2 > local_mem_) return false;
     const GmShape g0 = gm_shape(E, Q / 32), g1 = gm_shape(F, E / 32), g2 = gm_shape(E, F / 32);
     if (g1.R % 32 != 0) return false;  // stage 1 quantizes whole 32-groups of h per block

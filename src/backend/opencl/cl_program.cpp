@@ -84,7 +84,14 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // 12.3 + 6.9 us), and 512-item gm groups cut gate/up 35.9 -> 33.9 us: 306.7 tok/s vs 281.1
         // without both, 274.0 for the previous kernels (medians of 3, same call).
         t.attn_fuse = true;
-        t.gm_wg = 512;
+        // The fused layer tail (one launch for Wo, gate/up, W_down and the next q/k/v: 69 launches
+        // per token instead of 164) with 256-item groups, 4 per compute unit (H200, unprofiled, the
+        // bench's host argmax left out, 2 runs each: 440-444 tok/s vs 364 for separate launches
+        // with 512-item groups, 349 with 256; tail with 256-item groups, 3 / 5 per compute unit:
+        // 401 / 439; with 512-item groups (~100 registers, one group per SM): 338).
+        t.gm_wg = 256;
+        t.fuse_tail = true;
+        t.tail_wpc = 4;
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";

@@ -35,11 +35,11 @@ struct Tuning {
     int gm_unroll = 4;            // consecutive 32-groups per item per step, loads first
     int gm_items = 65536;         // K-slices are added (powers of two) until row lanes x slices >= this
     int gm_max_split = 16;        // at most this many K-slices per row
-    // Quantized activations (gemv.cl "qa"): gm Q4 products read x quantized to int8 per 32-group
+    // Quantized activations (qa.cl): gm Q4 products read x quantized to int8 per 32-group
     // (one quant_act launch per product input, the RMSNorm folded in) and use int8 dot products.
     bool qa = false;
     int qa_wg = 64;               // work-items per quant_act work-group (one 32-group each)
-    int dot = -1;                 // dot-product implementation (gemv.cl DOT_IMPL); -1: by device
+    int dot = -1;                 // dot-product implementation (qa.cl DOT_IMPL); -1: by device
     bool qa_pro = true;           // fused products quantize x in a prologue (no quant_act launch)
     int qa_pro_bytes = 24576;     // ... when its __local copy (1.5 bytes per input) fits this
     // Decode attention through attn_dec (GQA group shares K/V loads), ATTN_DWG items per group.

@@ -110,16 +110,6 @@ __kernel void attn_reduce(__global float *out, __global const float *part_o,
 // Without fuse and with several chunks it writes partials for attn_reduce(_q), as attn_partial.
 // Grid (n_chunks * ATTN_DWG, n_head_kv * ceil(nq / ATTN_QB), nt), local (ATTN_DWG, 1, 1).
 
-// Orders this item's global writes before its later atomics for other work-groups (device scope).
-#if DOT_IMPL == 3
-#define GLOBAL_RELEASE() asm volatile("membar.gl;" ::: "memory")
-#else
-#define GLOBAL_RELEASE() mem_fence(CLK_GLOBAL_MEM_FENCE)
-#endif
-
-// A float another work-group of this launch wrote with atomic_xchg (atomic: no stale cache line).
-inline float atomic_load_f(__global float *p) { return as_float(atomic_or((__global int *)p, 0)); }
-
 // Adds a softmax partial (max mc, sum lc) to a running one (M, L): the caller then scales its
 // running output by *fa and the partial's by *fb. False (nothing to add) for an empty partial.
 inline bool online_step(float *M, float *L, float mc, float lc, float *fa, float *fb) {

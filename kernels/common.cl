@@ -60,6 +60,18 @@ inline float wg_max(float v, __local float *scratch, int wg) {
 #endif
 }
 
+// Values that cross work-groups of one launch (a ticket's last work-group reads the others'):
+// written with atomic_xchg, then GLOBAL_RELEASE() before the ticket's atomic, read with atomics.
+// Orders this item's global writes before its later atomics for other work-groups (device scope).
+#if DOT_IMPL == 3
+#define GLOBAL_RELEASE() asm volatile("membar.gl;" ::: "memory")
+#else
+#define GLOBAL_RELEASE() mem_fence(CLK_GLOBAL_MEM_FENCE)
+#endif
+
+// A float another work-group of this launch wrote with atomic_xchg (atomic: no stale cache line).
+inline float atomic_load_f(__global float *p) { return as_float(atomic_or((__global int *)p, 0)); }
+
 // Four nibbles of `u` starting at bit `shift`, as floats 0..15.
 inline float4 nib4(uint u, int shift) {
     uint4 q = ((uint4)(u >> shift, u >> (shift + 4), u >> (shift + 8), u >> (shift + 12))) & 0xFu;

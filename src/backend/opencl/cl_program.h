@@ -55,6 +55,10 @@ struct Tuning {
     bool attn_fuse = false;
     bool attn_rope = true;  // one-token decode: RoPE + KV store inside attn_dec, no rope_store_kv
     int flush_every = 0;    // clFlush after this many launches (0: only where the host waits)
+    // Greedy selection (sample.cl argmax): at most argmax_groups work-groups of argmax_wg items
+    // (a power of two), the last to finish combining the others' results.
+    int argmax_wg = 128;
+    int argmax_groups = 128;
 };
 
 // attn_dec limit (kernels/attention.cl ATTN_DCHUNK): positions per chunk (also at most ATTN_KV /

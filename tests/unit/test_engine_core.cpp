@@ -285,3 +285,30 @@ TEST_CASE("greedy argmax: the sampler and the CPU backend pick the first maximum
     }
     CHECK(nan_first > 10);  // the NaN-at-0 rule is exercised
 }
+
+TEST_CASE("sampler: plain_greedy only where sample() is the argmax of the logits as they are") {
+    edgellm_generate_params p{};
+    p.struct_size = sizeof p;
+    p.temperature = 0.f;
+    p.repetition_penalty = 1.f;
+    p.penalty_last_n = 64;
+    p.top_p = 1.f;
+    CHECK(Sampler(p).plain_greedy());
+    p.temperature = -1.f;
+    CHECK(Sampler(p).plain_greedy());
+    p.temperature = 0.7f;
+    CHECK_FALSE(Sampler(p).plain_greedy());
+    p.temperature = 0.f;
+    p.repetition_penalty = 1.1f;
+    CHECK_FALSE(Sampler(p).plain_greedy());
+    p.penalty_last_n = 0;  // no window: no penalty
+    CHECK(Sampler(p).plain_greedy());
+    p.penalty_last_n = -1;  // the whole history
+    CHECK_FALSE(Sampler(p).plain_greedy());
+    p.repetition_penalty = 1.f;
+    p.frequency_penalty = 0.5f;
+    CHECK_FALSE(Sampler(p).plain_greedy());
+    p.frequency_penalty = 0.f;
+    p.presence_penalty = -0.5f;
+    CHECK_FALSE(Sampler(p).plain_greedy());
+}

@@ -23,12 +23,13 @@ export EDGELLM_TEST_SMALL=1
 export EDGELLM_CACHE_DIR="$CACHE"
 status=0
 # oclgrind <cmd> preloads its runtime: the simulated device is the only OpenCL device.
-# The device test (binary cache, build errors, selection) and the op tests, one process each.
+# The device test (binary cache, build errors, selection), the op tests and the argmax test, one
+# process each.
 # --uninitialized is left out: CLBlast's XgemmDirect stages padding values it never uses.
 # The device test provokes API errors on purpose (a broken kernel, a corrupt cache binary), so
 # --check-api applies to the op tests only; memory errors and races count everywhere.
 MEM_PAT='invalid (read|write)|data race'
-for t in test_opencl_device test_opencl_ops test_opencl_layer; do
+for t in test_opencl_device test_opencl_ops test_opencl_layer test_opencl_sample; do
   echo "--- oclgrind: $t"
   opts="--data-races"
   pat="$MEM_PAT"

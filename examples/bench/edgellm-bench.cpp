@@ -1,6 +1,7 @@
-// edgellm-bench: prefill (-p N tokens) and decode (-n M tokens after the prefill) throughput per
-// backend and device, median of -r repetitions, markdown or JSON (-o md|json), on a model file
-// (-m) or a synthetic model of a named shape (--shape). Reports decode bandwidth efficiency
+// edgellm-bench: prefill (-p N tokens) and greedy decode (-n M tokens after the prefill, each
+// chosen on the device as edgellm_generate does at temperature 0) throughput per backend and
+// device, median of -r repetitions, markdown or JSON (-o md|json), on a model file (-m) or a
+// synthetic model of a named shape (--shape). Reports decode bandwidth efficiency
 // (weight + KV bytes per token / time / measured copy bandwidth) and prefill GFLOPS against a
 // measured FMA peak; --profile adds per-kernel OpenCL event times.
 #include <algorithm>
@@ -201,11 +202,9 @@ void run_backend(const Args &a, const std::string &bname, std::vector<Result> &r
 #endif
             int32_t tok = toks[0];
             double t1 = now_s();
-            for (int i = 0; i < a.n; ++i) {
-                forward(*model, *kv, s, &tok, 1, a.p + i, logits.data());
-                tok = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
-                if (tok < 0 || tok >= c.n_vocab) tok = 0;
-            }
+            // Each token greedy from the last, chosen on the backend (one index read back), as
+            // edgellm_generate decodes at temperature 0.
+            for (int i = 0; i < a.n; ++i) tok = forward_argmax(*model, *kv, s, &tok, 1, a.p + i);
             if (rep > 0) times.push_back(now_s() - t1);
 #ifdef EDGELLM_WITH_OPENCL
             if (is_ocl) launches = (double)(opencl_launch_count(be) - l0) / a.n;

@@ -117,6 +117,11 @@ public:
     // Copies n floats from src[src_offset..] to dst[dst_offset..].
     virtual void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset = 0,
                       size_t src_offset = 0) = 0;
+    // Greedy selection: the index of the first maximum of x[0..n), 0 < n <= x.n_floats, ties to
+    // the lowest index; NaN never wins (-inf beats it) and n NaNs give 0. The same rule as the
+    // host sampler's greedy scan (src/engine/sampler.cpp): any order of comparisons gives the
+    // same index. Synchronises: waits for the ops before it and reads back one index.
+    virtual int32_t argmax(const Buffer &x, size_t n) = 0;
 
     // -- fused ops (defaults composed of the ops above; GPU backends override them) -------
     // q (n, Wq.rows), k (n, Wk.rows), v (n, Wv.rows) = x Wq^T, x Wk^T, x Wv^T for x (n, cols):

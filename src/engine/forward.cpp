@@ -25,8 +25,11 @@ Scratch::Scratch(Backend &be, const ModelConfig &c, int nb) : n_batch(nb) {
     logits = be.alloc(c.n_vocab);
 }
 
-void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens, int n,
-             int pos0, float *logits) {
+namespace {
+
+// The layers over tokens[0..n); with_logits: then the last token's logits into s.logits.
+void run_layers(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens, int n,
+                int pos0, bool with_logits) {
     const ModelConfig &c = model.config;
     Backend &be = *model.backend;
     const DeviceWeights &w = model.weights;
@@ -73,12 +76,25 @@ void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *toke
                       c.rms_eps);
         cur = next;
     }
-    if (!logits) return;
+    if (!with_logits) return;
     // Only the last token's logits are needed.
     be.copy(*s.last, *s.x, c.n_embd, 0, (size_t)(n - 1) * c.n_embd);
     be.rms_norm(*s.last, *s.last, *w.out_norm, 1, c.n_embd, c.rms_eps);
     be.matmul(*s.logits, w.lm_head(), *s.last, 1, false);
-    be.read(*s.logits, logits, (size_t)c.n_vocab);
+}
+
+}  // namespace
+
+void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens, int n,
+             int pos0, float *logits) {
+    run_layers(model, cache, s, tokens, n, pos0, logits != nullptr);
+    if (logits) model.backend->read(*s.logits, logits, (size_t)model.config.n_vocab);
+}
+
+int32_t forward_argmax(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens,
+                       int n, int pos0) {
+    run_layers(model, cache, s, tokens, n, pos0, true);
+    return model.backend->argmax(*s.logits, (size_t)model.config.n_vocab);
 }
 
 }  // namespace edgellm

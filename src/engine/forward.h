@@ -22,4 +22,10 @@ struct Scratch {
 void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens, int n,
              int pos0, float *logits);
 
+// The same pass, returning the greedy token after the last one: the argmax of its logits chosen
+// on the backend (Backend::argmax, the host sampler's greedy rule), which reads back one index
+// instead of the n_vocab logits. The logits stay in s.logits. Caller holds model.compute_mutex.
+int32_t forward_argmax(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens,
+                       int n, int pos0);
+
 }  // namespace edgellm

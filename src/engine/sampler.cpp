@@ -26,10 +26,15 @@ double Sampler::uniform() {
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
 
+bool Sampler::penalizes() const {
+    return (p_.repetition_penalty != 1.0f || p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f) &&
+           p_.penalty_last_n != 0;
+}
+
+bool Sampler::plain_greedy() const { return p_.temperature <= 0.0f && !penalizes(); }
+
 int32_t Sampler::sample(float *logits, int32_t n_vocab, const std::vector<int32_t> &history) {
-    const bool penalize = p_.repetition_penalty != 1.0f || p_.frequency_penalty != 0.0f ||
-                          p_.presence_penalty != 0.0f;
-    if (penalize && p_.penalty_last_n != 0 && !history.empty()) {
+    if (penalizes() && !history.empty()) {
         size_t n = p_.penalty_last_n < 0 ? history.size()
                                          : std::min(history.size(), (size_t)p_.penalty_last_n);
         std::unordered_map<int32_t, int> counts;
@@ -43,10 +48,13 @@ int32_t Sampler::sample(float *logits, int32_t n_vocab, const std::vector<int32_
         }
     }
     if (p_.temperature <= 0.0f) {
-        // Greedy: the first maximum, as argmax does.
+        // Greedy: the first maximum; NaN never wins, 0 if every logit is NaN (Backend::argmax, the
+        // device path of greedy decoding, has the same rule). logits[best] != logits[best] holds
+        // only while best is a NaN: any number replaces it. (A plain `>` scan keeps a NaN at index
+        // 0 against every number but lets no other NaN win: a NaN is no score wherever it sits.)
         int32_t best = 0;
         for (int32_t i = 1; i < n_vocab; ++i)
-            if (logits[i] > logits[best]) best = i;
+            if (logits[i] > logits[best] || (logits[best] != logits[best] && logits[i] == logits[i])) best = i;
         return best;
     }
     cand_.resize((size_t)n_vocab);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <sys/resource.h>
 
@@ -22,6 +23,12 @@ uint64_t peak_rss_bytes() {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (uint64_t)ru.ru_maxrss * 1024ull;  // Linux reports KiB
+}
+// EDGELLM_HOST_SAMPLING=1: generate samples every token on the host from read-back logits, also
+// where the backend could choose greedy tokens itself (tests compare the two paths).
+bool host_sampling_forced() {
+    const char *e = std::getenv("EDGELLM_HOST_SAMPLING");
+    return e && *e && *e != '0';
 }
 }  // namespace
 
@@ -47,9 +54,9 @@ void Session::truncate(size_t n_keep) {
     n_eval_ = std::min(n_eval_, tokens_.size());
 }
 
-edgellm_status Session::eval_pending(float *logits, bool check_cancel) {
+edgellm_status Session::eval_pending(float *logits, bool check_cancel, int32_t *greedy) {
     if (n_eval_ == tokens_.size()) {
-        if (!logits) return EDGELLM_OK;
+        if (!logits && !greedy) return EDGELLM_OK;
         if (n_eval_ == 0) fail(EDGELLM_ERR_INVALID_ARGUMENT, "no tokens to evaluate");
         n_eval_--;  // re-run the last token to get its logits (cheap, rare)
     }
@@ -59,8 +66,11 @@ edgellm_status Session::eval_pending(float *logits, bool check_cancel) {
         bool last = n_eval_ + (size_t)n == tokens_.size();
         {
             std::lock_guard<std::mutex> lock(model_.compute_mutex);
-            forward(model_, *kv_, *scratch_, tokens_.data() + n_eval_, n, (int)n_eval_,
-                    last ? logits : nullptr);
+            if (last && greedy)
+                *greedy = forward_argmax(model_, *kv_, *scratch_, tokens_.data() + n_eval_, n, (int)n_eval_);
+            else
+                forward(model_, *kv_, *scratch_, tokens_.data() + n_eval_, n, (int)n_eval_,
+                        last ? logits : nullptr);
         }
         n_eval_ += (size_t)n;
     }
@@ -173,12 +183,19 @@ edgellm_status Session::generate(const std::vector<int32_t> &prompt, const edgel
     tokens_.insert(tokens_.end(), prompt.begin(), prompt.end());
     if (tokens_.empty()) fail(EDGELLM_ERR_INVALID_ARGUMENT, "empty prompt on an empty session");
 
+    // Greedy decoding that no penalty changes: the backend chooses every token (forward_argmax,
+    // the sampler's greedy rule), prefill's first one too, reading back one index per token
+    // instead of n_vocab logits; logits_ is then left alone. Otherwise the host samples logits_.
+    Sampler sampler(p);
+    const bool device_greedy = sampler.plain_greedy() && !host_sampling_forced();
+    int32_t next = -1;  // device_greedy: the token chosen after the last evaluation
+
     // Prefill.
     auto t0 = Clock::now();
     size_t to_eval = tokens_.size() - n_eval_;
     edgellm_status s;
     try {
-        s = eval_pending(logits_.data(), true);
+        s = device_greedy ? eval_pending(nullptr, true, &next) : eval_pending(logits_.data(), true);
     } catch (...) {
         truncate(old);
         throw;
@@ -191,7 +208,6 @@ edgellm_status Session::generate(const std::vector<int32_t> &prompt, const edgel
         return s;
     }
 
-    Sampler sampler(p);
     TextStream text(p, stream);
     auto t1 = Clock::now();
     int64_t max_new = p.max_new_tokens < 0 ? INT64_MAX : p.max_new_tokens;
@@ -206,7 +222,7 @@ edgellm_status Session::generate(const std::vector<int32_t> &prompt, const edgel
             result = EDGELLM_CONTEXT_FULL;
             break;
         }
-        tok = sampler.sample(logits_.data(), n_vocab, tokens_);
+        tok = device_greedy ? next : sampler.sample(logits_.data(), n_vocab, tokens_);
         tokens_.push_back(tok);
         st.n_generated_tokens++;
         if (st.n_generated_tokens == 1) st.time_to_first_token_ms = st.prefill_ms + ms_since(t1);
@@ -236,7 +252,8 @@ edgellm_status Session::generate(const std::vector<int32_t> &prompt, const edgel
             break;
         }
         auto te = Clock::now();
-        edgellm_status es = eval_pending(logits_.data(), false);  // the sampled token
+        edgellm_status es = device_greedy ? eval_pending(nullptr, false, &next)  // the sampled token
+                                          : eval_pending(logits_.data(), false);
         eval_ms += ms_since(te);
         n_evals++;
         if (es != EDGELLM_OK) {

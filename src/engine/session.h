@@ -51,8 +51,9 @@ public:
                         const StreamFn &stream, edgellm_stats &stats);
 
 private:
-    // Evaluates tokens_[n_eval_..]; writes last logits if wanted. Checks cancel_ between chunks.
-    edgellm_status eval_pending(float *logits, bool check_cancel);
+    // Evaluates tokens_[n_eval_..]; writes last logits if wanted, or with greedy (logits null) the
+    // greedy token after them, chosen on the backend (forward_argmax). Checks cancel_ between chunks.
+    edgellm_status eval_pending(float *logits, bool check_cancel, int32_t *greedy = nullptr);
 
     const Model &model_;
     int n_ctx_;
@@ -62,7 +63,7 @@ private:
     std::vector<int32_t> tokens_;  // history: evaluated then pending
     size_t n_eval_ = 0;            // tokens_[0..n_eval_) are in the KV cache
     std::atomic<bool> cancel_{false};
-    std::vector<float> logits_;
+    std::vector<float> logits_;  // generate's host sampling: written by its prefill before any read
 };
 
 }  // namespace edgellm

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -218,4 +219,96 @@ TEST_CASE("cpu backend: matmul, rms_norm, swiglu, attention against hand computa
     be->read(*O, o.data(), 2 * hd);
     for (int h = 0; h < 2; ++h)
         for (int d = 0; d < hd; ++d) CHECK(o[h * hd + d] == doctest::Approx(10.f + d));
+}
+
+namespace {
+// The greedy rule as its definition: the lowest index of the largest number, 0 when every value
+// is NaN (Backend::argmax, Sampler at temperature 0).
+int32_t greedy_rule(const std::vector<float> &v) {
+    int32_t best = -1;
+    for (size_t i = 0; i < v.size(); ++i)
+        if (!std::isnan(v[i]) && (best < 0 || v[i] > v[(size_t)best])) best = (int32_t)i;
+    return best < 0 ? 0 : best;
+}
+}  // namespace
+
+TEST_CASE("greedy argmax: the sampler and the CPU backend pick the first maximum, never a NaN") {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = INFINITY;
+    std::vector<std::vector<float>> cases = {
+        {3.f},
+        {nan},
+        {1.f, 2.f, 2.f, -1.f},               // a tie: the first
+        {nan, 1.f, 5.f, 5.f},                // a NaN at index 0 does not win
+        {nan, nan, nan},                     // every value NaN: 0
+        {1.f, nan, 1.f},
+        {nan, -inf, nan, -inf},              // -inf beats NaN
+        {-inf, -inf, -inf},
+        {-0.f, 0.f},                         // -0 == +0: a tie
+        {0.f, -0.f, nan},
+        {-3e38f, -1e38f, -1e38f, -3.4e38f},  // large negative values
+        {2.f, nan, 3.f, nan, 3.f},
+        {nan, nan, -3e38f, inf, inf},
+    };
+    const std::vector<int32_t> expect = {0, 0, 1, 2, 0, 0, 1, 0, 0, 0, 1, 2, 3};
+    REQUIRE(expect.size() == cases.size());
+    for (size_t i = 0; i < cases.size(); ++i) CHECK(greedy_rule(cases[i]) == expect[i]);
+    // Random values from a few levels, NaN and -inf among them: many ties.
+    std::mt19937 rng(11);
+    const float levels[] = {-2.f, -1.f, 0.f, 1.f, 2.f, nan, -inf};
+    for (int k = 0; k < 200; ++k) {
+        std::vector<float> v(1 + rng() % 300);
+        const uint32_t top = 2 + rng() % 7;  // levels used: fewer gives more NaN / -inf runs
+        for (float &x : v) x = levels[(rng() % top + (k % 2 ? 5 : 0)) % 7];
+        cases.push_back(v);
+    }
+    edgellm_generate_params p{};
+    p.struct_size = sizeof p;
+    p.temperature = 0.f;
+    p.repetition_penalty = 1.f;
+    p.penalty_last_n = 64;
+    p.top_p = 1.f;
+    auto be = make_cpu_backend({1});
+    int nan_first = 0;
+    for (const std::vector<float> &v : cases) {
+        const int32_t want = greedy_rule(v);
+        CAPTURE(v.size());
+        CAPTURE(want);
+        Sampler s(p);
+        std::vector<float> l = v;
+        CHECK(s.sample(l.data(), (int32_t)v.size(), {}) == want);
+        auto b = be->alloc(v.size() + 3);
+        std::vector<float> padded = v;
+        padded.insert(padded.end(), {inf, inf, inf});  // past n: never read
+        be->write(*b, padded.data(), padded.size());
+        CHECK(be->argmax(*b, v.size()) == want);
+        nan_first += std::isnan(v[0]) && want > 0;
+    }
+    CHECK(nan_first > 10);  // the NaN-at-0 rule is exercised
+}
+
+TEST_CASE("sampler: plain_greedy only where sample() is the argmax of the logits as they are") {
+    edgellm_generate_params p{};
+    p.struct_size = sizeof p;
+    p.temperature = 0.f;
+    p.repetition_penalty = 1.f;
+    p.penalty_last_n = 64;
+    p.top_p = 1.f;
+    CHECK(Sampler(p).plain_greedy());
+    p.temperature = -1.f;
+    CHECK(Sampler(p).plain_greedy());
+    p.temperature = 0.7f;
+    CHECK_FALSE(Sampler(p).plain_greedy());
+    p.temperature = 0.f;
+    p.repetition_penalty = 1.1f;
+    CHECK_FALSE(Sampler(p).plain_greedy());
+    p.penalty_last_n = 0;  // no window: no penalty
+    CHECK(Sampler(p).plain_greedy());
+    p.penalty_last_n = -1;  // the whole history
+    CHECK_FALSE(Sampler(p).plain_greedy());
+    p.repetition_penalty = 1.f;
+    p.frequency_penalty = 0.5f;
+    CHECK_FALSE(Sampler(p).plain_greedy());
+    p.frequency_penalty = 0.f;
+    p.presence_penalty = -0.5f;
+    CHECK_FALSE(Sampler(p).plain_greedy());
 }

@@ -17,7 +17,7 @@ namespace ocl {
 namespace {
 // Programs: one per kernel family, each = host #defines + common.cl + the family file.
 const char *const kProgramFiles[] = {"gemv.cl", "qa.cl", "dequant.cl", "norm.cl", "rope.cl",
-                                     "attention.cl", "elementwise.cl"};
+                                     "attention.cl", "elementwise.cl", "sample.cl"};
 }  // namespace
 
 ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log) {
@@ -90,7 +90,7 @@ ClBackend::~ClBackend() {
     for (auto &e : events_) clReleaseEvent(e.second);
     // Buffers must go before the context: release members explicitly.
     dummy_ = Mem(); tile_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); xalign_ = Mem(); part_o_ = Mem();
-    part_ml_ = Mem(); tickets_ = Mem(); inv_freq_ = Mem(); qa_q_[0] = Mem(); qa_q_[1] = Mem(); qa_d_[0] = Mem(); qa_d_[1] = Mem();
+    part_ml_ = Mem(); tickets_ = Mem(); argmax_ = Mem(); inv_freq_ = Mem(); qa_q_[0] = Mem(); qa_q_[1] = Mem(); qa_d_[0] = Mem(); qa_d_[1] = Mem();
     for (auto &k : kernels_) clReleaseKernel(k.second);
     for (cl_program p : programs_) clReleaseProgram(p);
     if (queue_) clReleaseCommandQueue(queue_);
@@ -104,11 +104,11 @@ void ClBackend::build_programs() {
             "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
             "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n#define GM_ROWS %d\n"
             "#define QA_WG %d\n#define DOT_IMPL %d\n#define ATTN_DWG %d\n#define ATTN_QB %d\n#define ATTN_DCHUNK %d\n#define ATTN_VB %d\n"
-            "#define ATTN_KV %d\n",
+            "#define ATTN_KV %d\n#define ARGMAX_WG %d\n",
             tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg,
             tune_.attn_max_chunk, tune_.norm_wg, tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll, tune_.gm_rows,
             tune_.qa_wg, tune_.dot, tune_.attn_dwg, tune_.attn_qb, kAttnDecChunk, tune_.attn_vb,
-            std::max(attn_kv_, 2048));
+            std::max(attn_kv_, 2048), tune_.argmax_wg);
     };
     make_defines();
     const std::string common = kernel_source("common.cl");

@@ -90,6 +90,7 @@ public:
     void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) override;
     void add(Buffer &y, const Buffer &x, size_t n) override;
     void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset, size_t src_offset) override;
+    int32_t argmax(const Buffer &x, size_t n) override;
 
     // Bench / diagnostics (opencl_backend.h).
     std::vector<OpenClKernelTime> take_profile();
@@ -197,6 +198,7 @@ private:
     Mem tickets_; size_t tickets_cap_ = 0; // attn_dec's per-(token, head block) counters, kept zero
     Mem tail_ctr_;                         // layer_tail_q4's ticket and stage counters, kept zero
     Mem tail_hq_, tail_hd_; size_t tail_hq_cap_ = 0, tail_hd_cap_ = 0;  // its quantized h
+    Mem argmax_;                           // argmax's state (sample.cl): ticket (kept zero), result, pairs
     std::vector<float> inv_freq_host_;
     // int8 activations and their per-group (d, Σv, Σq): set 0 written by quant_act, set 1 by the
     // fused producers (gmq_swiglu_q4, attn_dec, attn_reduce_q), which read set 0; qa_cur_ is the set the

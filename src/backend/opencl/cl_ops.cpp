@@ -1,5 +1,6 @@
 // The ops of the OpenCL backend: argument checks, kernel selection (GEMV for few tokens,
-// dequantized tile + CLBlast SGEMM for prefill), launch geometry. No host synchronisation here.
+// dequantized tile + CLBlast SGEMM for prefill), launch geometry. No host synchronisation here,
+// except argmax, which reads back its index.
 #include <clblast.h>
 
 #include <algorithm>
@@ -581,6 +582,26 @@ void ClBackend::copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset
     ++mods_;
     check(clEnqueueCopyBuffer(queue_, mem_of(src), mem_of(dst), src_offset * 4, dst_offset * 4, n * 4, 0,
                               nullptr, nullptr), "clEnqueueCopyBuffer");
+}
+
+int32_t ClBackend::argmax(const Buffer &x, size_t n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    need(n > 0 && x.n_floats >= n && n <= (size_t)INT32_MAX / 2, "argmax size");
+    const size_t wg = (size_t)tune_.argmax_wg;
+    const size_t groups = std::min((size_t)tune_.argmax_groups, (n + wg - 1) / wg);
+    if (!argmax_.m) {  // ticket (starts at zero), result, a pair per group (sample.cl)
+        const std::vector<cl_int> zeros(2 + 2 * (size_t)tune_.argmax_groups, 0);
+        argmax_ = Mem(make_buffer(zeros.size() * sizeof(cl_int), zeros.data(), CL_MEM_READ_WRITE));
+    }
+    cl_kernel k = kernel("argmax");
+    args(k, mem_of(x), (cl_int)n, argmax_.m);
+    const size_t gws = groups * wg;
+    launch("argmax", k, 1, &gws, &wg);
+    cl_int r = -1;
+    check(clEnqueueReadBuffer(queue_, argmax_.m, CL_TRUE, sizeof(cl_int), sizeof r, &r, 0, nullptr, nullptr),
+          "clEnqueueReadBuffer(argmax)");
+    if (r < 0 || (size_t)r >= n) fail(EDGELLM_ERR_DEVICE, "OpenCL argmax: index %d for %zu values", (int)r, n);
+    return r;
 }
 
 }  // namespace ocl

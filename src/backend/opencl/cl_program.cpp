@@ -38,6 +38,8 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.norm_wg = 64;
         t.subgroups = has_subgroups;
         t.gemm_tmp_bytes = 64u << 20;
+        t.argmax_wg = 64;  // 4 cores: 64 groups of 64 items, ~31 logits per item at 128k
+        t.argmax_groups = 64;
     } else if (has(name, "Adreno") || has(vendor, "Qualcomm")) {
         t.row = "adreno";
         t.gemv_wg = 64;
@@ -92,6 +94,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.gm_wg = 256;
         t.fuse_tail = true;
         t.tail_wpc = 4;
+        t.argmax_wg = 256;  // 128 groups of 256: ~4 logits per item at 128k (not measured yet)
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";
@@ -104,6 +107,8 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         t.norm_wg = 16;
         t.subgroups = false;
         t.gemm_tmp_bytes = 64u << 20;
+        t.argmax_wg = 16;
+        t.argmax_groups = 16;
     } else {
         t.subgroups = has_subgroups;
     }
@@ -150,6 +155,8 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "fuse_tail") t.fuse_tail = v != 0;
                 else if (k == "tail_wpc" && v > 0 && v <= 64) t.tail_wpc = v;
                 else if (k == "dot" && v >= 0 && v <= 3) t.dot = v;
+                else if (k == "argmax_wg" && pow2(v) && v <= 1024) t.argmax_wg = v;
+                else if (k == "argmax_groups" && v > 0 && v <= 4096) t.argmax_groups = v;
             }
             pos = e + 1;
         }

@@ -59,6 +59,10 @@ struct Tuning {
     // launch (qa.cl layer_tail_q4; needs qa, gm_rows 1) of tail_wpc work-groups per compute unit.
     bool fuse_tail = false;
     int tail_wpc = 2;
+    // Greedy selection (sample.cl argmax): at most argmax_groups work-groups of argmax_wg items
+    // (a power of two), the last to finish combining the others' results.
+    int argmax_wg = 128;
+    int argmax_groups = 128;
 };
 
 // attn_dec limit (kernels/attention.cl ATTN_DCHUNK): positions per chunk (also at most ATTN_KV /

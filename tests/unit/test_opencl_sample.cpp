@@ -1,0 +1,178 @@
+// Greedy selection on the device (Backend::argmax, kernels/sample.cl) against the CPU backend and
+// the rule written as a plain loop: random data at odd and vocabulary sizes, ties (the first wins,
+// wherever the tied elements fall among items and work-groups), -inf, large negative values, NaN
+// at index 0 and elsewhere. Three launch geometries: the device's tuning row, many groups of 4
+// items (the last group combines more pairs than it has items) and at most 3 groups of 64 (items
+// and groups without elements). EDGELLM_TEST_SMALL=1 keeps sizes small (oclgrind).
+// Skips only when no OpenCL platform exists at all.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/opencl/opencl_backend.h"
+#include "core/error.h"
+
+using namespace edgellm;
+
+namespace {
+
+bool small_mode() {
+    const char *s = std::getenv("EDGELLM_TEST_SMALL");
+    return s && *s && *s != '0';
+}
+
+// An OpenCL backend with `tune` appended to EDGELLM_OPENCL_TUNE (restored afterwards).
+std::unique_ptr<Backend> make_tuned(const std::string &tune) {
+    const char *prev = std::getenv("EDGELLM_OPENCL_TUNE");
+    const std::string saved = prev ? prev : "";
+    if (!tune.empty()) setenv("EDGELLM_OPENCL_TUNE", (saved.empty() ? tune : saved + "," + tune).c_str(), 1);
+    std::unique_ptr<Backend> be;
+    try {
+        be = make_opencl_backend(OpenClBackendOptions{});
+    } catch (...) {
+        if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
+        throw;
+    }
+    if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
+    return be;
+}
+
+// The rule as a plain loop: the lowest index of the largest number; 0 when every value is NaN.
+int32_t first_max(const std::vector<float> &v) {
+    int32_t best = -1;
+    for (size_t i = 0; i < v.size(); ++i)
+        if (!std::isnan(v[i]) && (best < 0 || v[i] > v[(size_t)best])) best = (int32_t)i;
+    return best < 0 ? 0 : best;
+}
+
+struct Case {
+    std::string name;
+    std::vector<float> v;
+};
+
+// The inputs for size n.
+std::vector<Case> cases_for(size_t n, std::mt19937 &g) {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = INFINITY;
+    auto uni = [&](float lo, float hi) {
+        std::uniform_real_distribution<float> u(lo, hi);
+        std::vector<float> v(n);
+        for (float &x : v) x = u(g);
+        return v;
+    };
+    auto pos = [&](size_t lo, size_t hi) { return lo + g() % (hi - lo); };  // in [lo, hi)
+    std::vector<Case> cs;
+    cs.push_back({"random", uni(-10.f, 10.f)});
+    cs.push_back({"constant", std::vector<float>(n, 0.5f)});
+    {
+        std::vector<float> v = uni(-10.f, 10.f);
+        v[n - 1] = 11.f;
+        cs.push_back({"maximum last", v});
+    }
+    if (n >= 2) {
+        // Two tied maxima: random pairs, neighbours (different items) and the last element.
+        for (int t = 0; t < 6; ++t) {
+            const size_t p = pos(0, n - 1);
+            const size_t q = t == 0 ? p + 1 : t == 1 ? n - 1 : pos(p + 1, n);
+            std::vector<float> v = uni(-10.f, 10.f);
+            v[p] = v[q] = 12.f;
+            cs.push_back({"tie " + std::to_string(p) + "," + std::to_string(q), v});
+        }
+        // Every element from s on holds the maximum.
+        const size_t s = pos(0, n);
+        std::vector<float> v = uni(-1.f, 0.f);
+        for (size_t i = s; i < n; ++i) v[i] = 1.f;
+        cs.push_back({"tied suffix from " + std::to_string(s), v});
+        // Many ties at one level, the first of them random.
+        v = uni(-1.f, 0.f);
+        for (size_t i = pos(0, n); i < n; i += 1 + g() % 37) v[i] = 2.f;
+        cs.push_back({"scattered ties", v});
+    }
+    cs.push_back({"all -inf", std::vector<float>(n, -inf)});
+    {
+        std::vector<float> v(n, -inf);
+        v[pos(0, n)] = -std::numeric_limits<float>::max();
+        cs.push_back({"-inf and one finite", v});
+        v = uni(-3.4e38f, -1e38f);  // large negative values, the maximum tied twice
+        const size_t p = pos(0, n), q = pos(0, n);
+        v[p] = v[q] = -0.9e38f;
+        cs.push_back({"large negative", v});
+    }
+    {
+        std::vector<float> v = uni(-10.f, 10.f);
+        v[0] = nan;
+        cs.push_back({"NaN at 0", v});
+        v = uni(-10.f, 10.f);
+        for (size_t i = 0; i < n; i += 1 + g() % 10) v[i] = nan;
+        v[pos(0, n)] = nan;
+        cs.push_back({"NaN scattered", v});
+        v = uni(-10.f, 10.f);
+        v[pos(0, n)] = nan;
+        cs.push_back({"one NaN", v});
+        cs.push_back({"all NaN", std::vector<float>(n, nan)});
+        v.assign(n, nan);
+        const size_t p = pos(0, n), q = pos(0, n);
+        v[p] = v[q] = -inf;
+        cs.push_back({"NaN and -inf", v});
+        v.assign(n, 3.f);
+        v[0] = nan;
+        cs.push_back({"NaN at 0, then ties", v});
+    }
+    return cs;
+}
+
+}  // namespace
+
+TEST_CASE("opencl argmax matches the CPU backend and a plain loop (ties, -inf, NaN)") {
+    if (list_opencl_devices().empty()) {
+        MESSAGE("no OpenCL platform found: OpenCL argmax test skipped");
+        return;
+    }
+    std::unique_ptr<Backend> cpu = make_cpu_backend(CpuBackendOptions{});
+    std::vector<size_t> sizes = {1, 7, 33, 100, 4096, 14336, 128256};
+    if (small_mode()) sizes = {1, 7, 33, 100, 4096};
+    const float inf = INFINITY;
+    for (const char *tune : {"", "argmax_wg=4,argmax_groups=1000", "argmax_wg=64,argmax_groups=3"}) {
+        INFO("tune: ", std::string(tune));
+        std::unique_ptr<Backend> ob = make_tuned(tune);
+        std::mt19937 g(17);
+        int n_checked = 0;
+        for (size_t n : sizes) {
+            for (const Case &c : cases_for(n, g)) {
+                INFO("n=", n, " ", c.name);
+                const int32_t want = first_max(c.v);
+                // Past n: +inf, which a read beyond the range would pick.
+                std::vector<float> padded = c.v;
+                padded.insert(padded.end(), {inf, inf});
+                auto bc = cpu->alloc(padded.size()), bo = ob->alloc(padded.size());
+                cpu->write(*bc, padded.data(), padded.size());
+                ob->write(*bo, padded.data(), padded.size());
+                CHECK(cpu->argmax(*bc, n) == want);
+                const uint64_t l0 = opencl_launch_count(*ob);
+                CHECK(ob->argmax(*bo, n) == want);
+                CHECK(opencl_launch_count(*ob) - l0 == 1);  // one launch, whatever the groups
+                ++n_checked;
+            }
+        }
+        MESSAGE("tune '", std::string(tune), "': ", n_checked, " inputs");
+    }
+}
+
+TEST_CASE("opencl argmax reports a size outside the buffer as an error") {
+    if (list_opencl_devices().empty()) {
+        MESSAGE("no OpenCL platform found: OpenCL argmax test skipped");
+        return;
+    }
+    std::unique_ptr<Backend> ob = make_tuned("");
+    auto b = ob->alloc(8);
+    std::vector<float> v(8, 1.f);
+    ob->write(*b, v.data(), v.size());
+    CHECK_THROWS_AS(ob->argmax(*b, 0), Error);
+    CHECK_THROWS_AS(ob->argmax(*b, 9), Error);
+    CHECK(ob->argmax(*b, 8) == 0);  // still usable
+}

@@ -210,9 +210,12 @@ inline float xg_load(__global const float *p) {
     asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(r) : "l"(p));
     return r;
 }
+// A counter other work-groups are still changing, for polling: a strong (volatile) load. A weak
+// load (ld.global.cg) does not synchronize in PTX's memory model: polled with one, the fused layer
+// tail read stale inputs on an H200 (199 of 288 test assertions failed).
 inline uint xg_load_u(__global const uint *p) {
     uint r;
-    asm volatile("ld.global.cg.u32 %0, [%1];" : "=r"(r) : "l"(p));
+    asm volatile("ld.volatile.global.u32 %0, [%1];" : "=r"(r) : "l"(p) : "memory");
     return r;
 }
 inline float4 xg_load4(__global const float *p) { return load_cg4(p); }

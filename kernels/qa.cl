@@ -273,7 +273,7 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
         if (st > 0) {  // uniform: wait for the previous stage
             if (lid == 0) {
                 const uint need = (uint)(st == 1 ? nb.x : st == 2 ? nb.y : nb.z);
-                while (xg_load_u(ctr + st) < need) {  // a load, not an atomic: no contention
+                while (xg_load_u(ctr + st) < need) {  // a load, not an atomic: less contention
                 }
                 GLOBAL_RELEASE();
             }

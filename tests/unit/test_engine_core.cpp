@@ -105,13 +105,19 @@ TEST_CASE("rope: llama3 scaling leaves high frequencies and divides low ones") {
     CHECK(s[63] == doctest::Approx(base[63] / 8.f).epsilon(1e-6));  // wavelength > 8192
 }
 
-TEST_CASE("sampler: greedy, determinism, penalties, top-k=1") {
+// Greedy sampling with every penalty neutral (the params the sampler tests start from).
+static edgellm_generate_params greedy_params() {
     edgellm_generate_params p{};
     p.struct_size = sizeof p;
     p.temperature = 0.f;
     p.repetition_penalty = 1.f;
     p.penalty_last_n = 64;
     p.top_p = 1.f;
+    return p;
+}
+
+TEST_CASE("sampler: greedy, determinism, penalties, top-k=1") {
+    edgellm_generate_params p = greedy_params();
     std::vector<float> logits = {0.1f, 2.0f, 1.9f, -1.f};
     {
         Sampler s(p);
@@ -261,12 +267,7 @@ TEST_CASE("greedy argmax: the sampler and the CPU backend pick the first maximum
         for (float &x : v) x = levels[(rng() % top + (k % 2 ? 5 : 0)) % 7];
         cases.push_back(v);
     }
-    edgellm_generate_params p{};
-    p.struct_size = sizeof p;
-    p.temperature = 0.f;
-    p.repetition_penalty = 1.f;
-    p.penalty_last_n = 64;
-    p.top_p = 1.f;
+    edgellm_generate_params p = greedy_params();
     auto be = make_cpu_backend({1});
     int nan_first = 0;
     for (const std::vector<float> &v : cases) {
@@ -287,12 +288,7 @@ TEST_CASE("greedy argmax: the sampler and the CPU backend pick the first maximum
 }
 
 TEST_CASE("sampler: plain_greedy only where sample() is the argmax of the logits as they are") {
-    edgellm_generate_params p{};
-    p.struct_size = sizeof p;
-    p.temperature = 0.f;
-    p.repetition_penalty = 1.f;
-    p.penalty_last_n = 64;
-    p.top_p = 1.f;
+    edgellm_generate_params p = greedy_params();
     CHECK(Sampler(p).plain_greedy());
     p.temperature = -1.f;
     CHECK(Sampler(p).plain_greedy());

@@ -17,31 +17,12 @@
 #include "backend/backend.h"
 #include "backend/opencl/opencl_backend.h"
 #include "core/error.h"
+#include "opencl_test_util.h"
 
 using namespace edgellm;
+using namespace edgellm_test;
 
 namespace {
-
-bool small_mode() {
-    const char *s = std::getenv("EDGELLM_TEST_SMALL");
-    return s && *s && *s != '0';
-}
-
-// An OpenCL backend with `tune` appended to EDGELLM_OPENCL_TUNE (restored afterwards).
-std::unique_ptr<Backend> make_tuned(const std::string &tune) {
-    const char *prev = std::getenv("EDGELLM_OPENCL_TUNE");
-    const std::string saved = prev ? prev : "";
-    if (!tune.empty()) setenv("EDGELLM_OPENCL_TUNE", (saved.empty() ? tune : saved + "," + tune).c_str(), 1);
-    std::unique_ptr<Backend> be;
-    try {
-        be = make_opencl_backend(OpenClBackendOptions{});
-    } catch (...) {
-        if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
-        throw;
-    }
-    if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
-    return be;
-}
 
 // The rule as a plain loop: the lowest index of the largest number; 0 when every value is NaN.
 int32_t first_max(const std::vector<float> &v) {

@@ -92,28 +92,9 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // for separate launches with 512-item groups; llama3-8b 367.1 vs 368.2 (no change). The
         // tail with 512-item groups (~100 registers, one group per SM) was slower.
         t.gm_wg = 256;
-        t.gm_unroll = 2;
-        t.attn_dec = true;
-        // RoPE + KV store inside attn_dec (attn_rope, default on) and the per-head attn_reduce_q:
-        // 272.4 / 255.8 vs 262.1 / 232.8 tok/s for the previous kernels (two pairs of medians of
-        // 3, same call), 196 launches per token. Chunks of 32 up to 64 chunks, longer past that
-        // (single runs: 512 context, chunk 16 280 / 32 271-277 / 64 235 / 128 223 tok/s; 4000
-        // context, chunk 32 230, 64 242, 128 211).
-        t.attn_dec_chunks = 64;
-        // attn_dec staging K / V in __local (compact code: 12.3 vs 20.6 us per layer) made the fused
-        // chunk combine (L2 loads after the ticket) cheaper than the attn_reduce_q launch (16.6 vs
-        // 12.3 + 6.9 us), and 512-item gm groups cut gate/up 35.9 -> 33.9 us: 306.7 tok/s vs 281.1
-        // without both, 274.0 for the previous kernels (medians of 3, same call).
-        t.attn_fuse = true;
-        // The fused layer tail (one launch for Wo, gate/up, W_down and the next q/k/v: 69 launches
-        // per token instead of 164) with 256-item groups, 4 per compute unit (H200, unprofiled, the
-        // bench's host argmax left out, 2 runs each: 440-444 tok/s vs 364 for separate launches
-        // with 512-item groups, 349 with 256; tail with 256-item groups, 3 / 5 per compute unit:
-        // 401 / 439; with 512-item groups (~100 registers, one group per SM): 338).
-        t.gm_wg = 256;
         t.fuse_tail = true;
         t.tail_wpc = 4;
-        t.argmax_wg = 256;  // 128 groups of 256: ~4 logits per item at 128k (not measured yet)
+        t.argmax_wg = 256;  // 128 groups of 256: ~4 logits per item at 128k (7.5 us per token, H200)
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";

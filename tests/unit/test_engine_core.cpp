@@ -14,6 +14,7 @@
 #include "core/thread_pool.h"
 #include "core/utf8.h"
 #include "engine/sampler.h"
+#include "greedy_rule.h"
 #include "model/config.h"
 #include "model/tensor.h"
 
@@ -226,17 +227,6 @@ TEST_CASE("cpu backend: matmul, rms_norm, swiglu, attention against hand computa
     for (int h = 0; h < 2; ++h)
         for (int d = 0; d < hd; ++d) CHECK(o[h * hd + d] == doctest::Approx(10.f + d));
 }
-
-namespace {
-// The greedy rule as its definition: the lowest index of the largest number, 0 when every value
-// is NaN (Backend::argmax, Sampler at temperature 0).
-int32_t greedy_rule(const std::vector<float> &v) {
-    int32_t best = -1;
-    for (size_t i = 0; i < v.size(); ++i)
-        if (!std::isnan(v[i]) && (best < 0 || v[i] > v[(size_t)best])) best = (int32_t)i;
-    return best < 0 ? 0 : best;
-}
-}  // namespace
 
 TEST_CASE("greedy argmax: the sampler and the CPU backend pick the first maximum, never a NaN") {
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = INFINITY;

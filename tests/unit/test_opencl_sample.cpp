@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "backend/opencl/opencl_backend.h"
 #include "core/error.h"
+#include "greedy_rule.h"
 #include "opencl_test_util.h"
 
 using namespace edgellm;
@@ -24,13 +25,6 @@ using namespace edgellm_test;
 
 namespace {
 
-// The rule as a plain loop: the lowest index of the largest number; 0 when every value is NaN.
-int32_t first_max(const std::vector<float> &v) {
-    int32_t best = -1;
-    for (size_t i = 0; i < v.size(); ++i)
-        if (!std::isnan(v[i]) && (best < 0 || v[i] > v[(size_t)best])) best = (int32_t)i;
-    return best < 0 ? 0 : best;
-}
 
 struct Case {
     std::string name;
@@ -126,7 +120,7 @@ TEST_CASE("opencl argmax matches the CPU backend and a plain loop (ties, -inf, N
         for (size_t n : sizes) {
             for (const Case &c : cases_for(n, g)) {
                 INFO("n=", n, " ", c.name);
-                const int32_t want = first_max(c.v);
+                const int32_t want = greedy_rule(c.v);
                 // Past n: +inf, which a read beyond the range would pick.
                 std::vector<float> padded = c.v;
                 padded.insert(padded.end(), {inf, inf});

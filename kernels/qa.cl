@@ -291,6 +291,7 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             barrier(CLK_LOCAL_MEM_FENCE);
         }
         int row = b * R + lr, rows = n_embd;
+        __global float *y = q;  // stage 3's output (q, k or v)
         if (st == 0) {
             gmq_acc(Wo, So, Mo, hmo, Wo, So, Mo, hmo, 0, rows, row, R, q_dim / 32, s, S, xq0, xd0, &a, &c);
         } else if (st == 1) {
@@ -306,10 +307,10 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             rows = rq;
             if (b >= bq + bk) {
                 row -= (bq + bk) * R;
-                W = Wv; Sc = Sv; Mc = Mv; hm = hmv; rows = rv;
+                W = Wv; Sc = Sv; Mc = Mv; hm = hmv; rows = rv; y = v;
             } else if (b >= bq) {
                 row -= bq * R;
-                W = Wk; Sc = Sk; Mc = Mk; hm = hmk; rows = rk;
+                W = Wk; Sc = Sk; Mc = Mk; hm = hmk; rows = rk; y = k;
             }
             gmq_acc_l(W, Sc, Mc, hm, W, Sc, Mc, hm, 0, rows, row, R, n_embd / 32, s, S, xl, dl, &a, &c);
         }
@@ -336,13 +337,8 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             if (lid < R / 4 && b * R + 4 * lid < n_ff) xg_store_u(hq + b * (R / 4) + lid, ((__local uint *)xl)[lid]);
             if (lid < R / 32 && b * R + 32 * lid < n_ff) xg_store4((__global float *)(hd + b * (R / 32) + lid), dl[lid]);
         } else if (s == 0 && row < rows) {
-            if (st == 3) {
-                const int bq = (rq + R - 1) / R, bk = (rk + R - 1) / R;
-                __global float *y = b >= bq + bk ? v : b >= bq ? k : q;
-                y[row] = a;  // read by the next launch
-            } else {
-                xg_store(x + row, xg_load(x + row) + a);
-            }
+            if (st == 3) y[row] = a;  // read by the next launch
+            else xg_store(x + row, xg_load(x + row) + a);
         }
         // Publish: this item's stores, then (all items past the fence) the block's count.
         GLOBAL_RELEASE();

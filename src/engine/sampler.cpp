@@ -8,6 +8,8 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "core/first_max.h"
+
 namespace edgellm {
 
 Sampler::Sampler(const edgellm_generate_params &p) : p_(p) {
@@ -49,13 +51,9 @@ int32_t Sampler::sample(float *logits, int32_t n_vocab, const std::vector<int32_
     }
     if (p_.temperature <= 0.0f) {
         // Greedy: the first maximum; NaN never wins, 0 if every logit is NaN (Backend::argmax, the
-        // device path of greedy decoding, has the same rule). logits[best] != logits[best] holds
-        // only while best is a NaN: any number replaces it. (A plain `>` scan keeps a NaN at index
-        // 0 against every number but lets no other NaN win: a NaN is no score wherever it sits.)
-        int32_t best = 0;
-        for (int32_t i = 1; i < n_vocab; ++i)
-            if (logits[i] > logits[best] || (logits[best] != logits[best] && logits[i] == logits[i])) best = i;
-        return best;
+        // device path of greedy decoding, has the same rule). (A plain `>` scan keeps a NaN at
+        // index 0 against every number but lets no other NaN win: a NaN is no score wherever it sits.)
+        return (int32_t)first_max(logits, (size_t)n_vocab);
     }
     cand_.resize((size_t)n_vocab);
     for (int32_t i = 0; i < n_vocab; ++i) cand_[(size_t)i] = {logits[i], i};

@@ -9,6 +9,7 @@
 
 #include "backend/backend.h"
 #include "core/error.h"
+#include "core/first_max.h"
 #include "core/fp16.h"
 #include "core/thread_pool.h"
 
@@ -222,15 +223,10 @@ public:
         check_range(src, src_off, n);
         std::memmove(F(dst) + dst_off, F(src) + src_off, n * 4);
     }
-    // First maximum; x[best] != x[best] holds only while best is NaN (then any number replaces it).
     int32_t argmax(const Buffer &x, size_t n) override {
         if (n == 0 || n > (size_t)INT32_MAX) fail(EDGELLM_ERR_INTERNAL, "argmax of %zu values", n);
         check_range(x, 0, n);
-        const float *v = F(x);
-        size_t best = 0;
-        for (size_t i = 1; i < n; ++i)
-            if (v[i] > v[best] || (v[best] != v[best] && v[i] == v[i])) best = i;
-        return (int32_t)best;
+        return (int32_t)first_max(F(x), n);
     }
 
 private:

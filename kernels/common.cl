@@ -127,57 +127,52 @@ QA_QUANT8(qa_quant8_l, __local)
 // work-group (1-D or 2-D, flattened ids, a power-of-two size) into __local xql / xdl, the layout
 // quant_act writes: the products' prologue, instead of a quant_act launch. scr / am / sv / sq: one
 // value per item. Uniform control flow.
-// Each comes in two forms: plain loads of x, and (suffix _xg) loads of an x that other work-groups
-// of the same launch wrote (xg_load4, below; qa.cl layer_tail_q4).
 #define QA_SCR(wgs) ((wgs) + 16)
-#define QA_X_FNS(SFX, LD4)                                                                         \
-inline float qa_inv_rms##SFX(__global const float *xt, int K, float eps, int lid, int wgs,          \
-                             __local float *scr) {                                                 \
-    float s = 0.f;                                                                                 \
-    for (int i = lid; i < K / 4; i += wgs) {                                                       \
-        const float4 v = LD4(i, xt);                                                               \
-        s += dot(v, v);                                                                            \
-    }                                                                                              \
-    scr[lid] = s;                                                                                  \
-    barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
-    const int ng = min(wgs, 16), per = wgs / ng;                                                   \
-    if (lid < ng) {                                                                                \
-        float t = 0.f;                                                                             \
-        for (int j = 0; j < per; ++j) t += scr[lid * per + j];                                     \
-        scr[wgs + lid] = t;                                                                        \
-    }                                                                                              \
-    barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
-    float tot = 0.f;                                                                               \
-    for (int j = 0; j < ng; ++j) tot += scr[wgs + j];                                              \
-    const float inv = rsqrt(tot / (float)K + eps);                                                 \
-    barrier(CLK_LOCAL_MEM_FENCE); /* scr reusable */                                               \
-    return inv;                                                                                    \
-}                                                                                                  \
-inline bool qa_load8##SFX(__global const float *xt, int use_norm, __global const float *nw,         \
-                          float inv, int w, int K, float4 *a, float4 *b) {                         \
-    *a = *b = (float4)(0.f);                                                                       \
-    if (w >= K / 8) return false;                                                                  \
-    *a = LD4(2 * w, xt);                                                                           \
-    *b = LD4(2 * w + 1, xt);                                                                       \
-    if (use_norm) {                                                                                \
-        *a = *a * inv * vload4(2 * w, nw);                                                         \
-        *b = *b * inv * vload4(2 * w + 1, nw);                                                     \
-    }                                                                                              \
-    return true;                                                                                   \
-}                                                                                                  \
-inline void qa_prologue##SFX(__global const float *xt, int use_norm, __global const float *nw,      \
-                             float eps, int K, __local uint *xql, __local float4 *xdl,             \
-                             __local float *scr, __local float *am, __local float *sv,             \
-                             __local int *sq) {                                                    \
-    const int lid = get_local_id(0) + get_local_id(1) * get_local_size(0);                        \
-    const int wgs = get_local_size(0) * get_local_size(1);                                        \
-    const float inv = use_norm ? qa_inv_rms##SFX(xt, K, eps, lid, wgs, scr) : 1.f;                 \
-    for (int w0 = 0; w0 < K / 8; w0 += wgs) {                                                      \
-        const int w = w0 + lid;                                                                    \
-        float4 a, b;                                                                               \
-        const bool ok = qa_load8##SFX(xt, use_norm, nw, inv, w, K, &a, &b);                        \
-        qa_quant8_l(a, b, ok, lid, w / 4, w % 4, xql, xdl, am, sv, sq);                            \
-    }                                                                                              \
+inline float qa_inv_rms(__global const float *xt, int K, float eps, int lid, int wgs, __local float *scr) {
+    float s = 0.f;
+    for (int i = lid; i < K / 4; i += wgs) {
+        const float4 v = vload4(i, xt);
+        s += dot(v, v);
+    }
+    scr[lid] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int ng = min(wgs, 16), per = wgs / ng;
+    if (lid < ng) {
+        float t = 0.f;
+        for (int j = 0; j < per; ++j) t += scr[lid * per + j];
+        scr[wgs + lid] = t;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float tot = 0.f;
+    for (int j = 0; j < ng; ++j) tot += scr[wgs + j];
+    const float inv = rsqrt(tot / (float)K + eps);
+    barrier(CLK_LOCAL_MEM_FENCE);  // scr reusable
+    return inv;
+}
+inline bool qa_load8(__global const float *xt, int use_norm, __global const float *nw, float inv, int w,
+                     int K, float4 *a, float4 *b) {
+    *a = *b = (float4)(0.f);
+    if (w >= K / 8) return false;
+    *a = vload4(2 * w, xt);
+    *b = vload4(2 * w + 1, xt);
+    if (use_norm) {
+        *a = *a * inv * vload4(2 * w, nw);
+        *b = *b * inv * vload4(2 * w + 1, nw);
+    }
+    return true;
+}
+inline void qa_prologue(__global const float *xt, int use_norm, __global const float *nw, float eps, int K,
+                        __local uint *xql, __local float4 *xdl, __local float *scr, __local float *am,
+                        __local float *sv, __local int *sq) {
+    const int lid = get_local_id(0) + get_local_id(1) * get_local_size(0);
+    const int wgs = get_local_size(0) * get_local_size(1);
+    const float inv = use_norm ? qa_inv_rms(xt, K, eps, lid, wgs, scr) : 1.f;
+    for (int w0 = 0; w0 < K / 8; w0 += wgs) {
+        const int w = w0 + lid;
+        float4 a, b;
+        const bool ok = qa_load8(xt, use_norm, nw, inv, w, K, &a, &b);
+        qa_quant8_l(a, b, ok, lid, w / 4, w % 4, xql, xdl, am, sv, sq);
+    }
 }
 
 // ---- Data that crosses work-groups within one launch (attention.cl attn_dec's fused combine,
@@ -243,10 +238,6 @@ inline void xg_store4(__global float *p, float4 v) {
     atomic_xchg(p + 3, v.w);
 }
 #endif
-#define QA_LD4_PLAIN(i, p) vload4((i), (p))
-#define QA_LD4_XG(i, p) xg_load4((p) + 4 * (i))
-QA_X_FNS(, QA_LD4_PLAIN)
-QA_X_FNS(_xg, QA_LD4_XG)
 
 // ---- Group-major products (gemv.cl gm_*, qa.cl gmq_*) ----
 // The loads of one step of a gm product, all issued before any math: for GM_UNROLL groups from

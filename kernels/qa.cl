@@ -211,6 +211,31 @@ __kernel void gmq_swiglu_q4(__global const uint4 *Wa, __global const half *Sa,
               sv, sq);
 }
 
+// x ⊙ nw of one token (K floats that other work-groups of this launch wrote) quantized per
+// 32-group into __local xql / xdl (quant_act's layout) by the whole work-group, without RMSNorm's
+// 1 / RMS(x): the int8 values do not depend on it and d, Σv scale with it, so a product over this
+// x times 1 / RMS(x) is the product over the normed x. Returns the item's part of Σx².
+// Uniform control flow.
+inline float tail_quant_x(__global const float *x, __global const float *nw, int K, __local uint *xql,
+                          __local float4 *xdl, __local float *am, __local float *sv, __local int *sq) {
+    const int lid = get_local_id(0);
+    float ss = 0.f;
+    for (int w0 = 0; w0 < K / 8; w0 += GM_WG) {
+        const int w = w0 + lid;
+        const bool ok = w < K / 8;
+        float4 a = (float4)(0.f), b = (float4)(0.f);
+        if (ok) {
+            a = xg_load4(x + 8 * w);
+            b = xg_load4(x + 8 * w + 4);
+            ss += dot(a, a) + dot(b, b);
+            a *= vload4(2 * w, nw);
+            b *= vload4(2 * w + 1, nw);
+        }
+        qa_quant8_l(a, b, ok, lid, w / 4, w % 4, xql, xdl, am, sv, sq);
+    }
+    return ss;
+}
+
 // ---- Fused layer tail (tuning fuse_tail; one decoded token) ----
 // A decoder layer's products after attention and the next layer's q / k / v in one launch:
 //   stage 0  x += Wo o                        (o: the quantized attention output, xq0 / xd0)
@@ -227,7 +252,10 @@ __kernel void gmq_swiglu_q4(__global const uint4 *Wa, __global const half *Sa,
 // look-back scans; it needs a running work-group to keep running, as GPUs do). Four launches
 // become one, and a stage's blocks start as soon as the previous stage ends.
 // The counters are zero between launches: the last claim resets ctr[0], the last block of the
-// last stage ctr[1..4].
+// last stage ctr[1..4]. Fixed costs sit on each stage's critical path, so the order of a block is:
+// claim, wait, read x and its residual, the products, the next claim (overlapping the epilogue),
+// the slice sums, stores, publish. Stages 1 and 3 quantize x ⊙ norm weight without waiting for
+// RMS(x) and scale their sums by 1 / RMS(x) at the end (tail_quant_x).
 #if GM_ROWS == 1
 __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
     __global uint *ctr, int4 sl, int4 nb, int n_embd, int n_ff, int q_dim, float eps, __global float *x,
@@ -248,11 +276,11 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
     __local int claim;
     const int lid = get_local_id(0);
     const int total = nb.x + nb.y + nb.z + nb.w, last = nb.w > 0 ? 3 : 2;
+    if (lid == 0) claim = (int)atomic_inc(ctr);
     for (;;) {
-        if (lid == 0) claim = (int)atomic_inc(ctr);
         barrier(CLK_LOCAL_MEM_FENCE);
         const int t = claim;
-        barrier(CLK_LOCAL_MEM_FENCE);  // claim is rewritten next round
+        barrier(CLK_LOCAL_MEM_FENCE);  // claim is rewritten at the end of the block
         if (t >= total) {  // uniform; every work-group makes exactly one such claim
             if (lid == 0 && t == total + (int)get_num_groups(0) - 1) atomic_xchg(ctr, 0u);
             return;
@@ -282,9 +310,12 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
         const int S = st == 0 ? sl.x : st == 1 ? sl.y : st == 2 ? sl.z : sl.w;
         const int R = GM_WG / S, lr = lid % R, s = lid / R;
         float a = 0.f, c = 0.f;
-        // Inputs: stage 0 its own (an earlier launch wrote them), 1 and 3 x in the prologue, 2 h.
+        // The residual of stages 0 and 2, read before the products (its latency hidden by theirs).
+        const float xr = (st == 0 || st == 2) && s == 0 && b * R + lr < n_embd ? xg_load(x + b * R + lr) : 0.f;
+        // Inputs: stage 0 its own (an earlier launch wrote them), 1 and 3 x times the norm weight,
+        // quantized here (the outputs are scaled by 1 / RMS(x) below), 2 h.
         if (st == 1 || st == 3)
-            qa_prologue_xg(x, 1, st == 1 ? n2 : n1, eps, n_embd, (__local uint *)xl, dl, scr, am, sv, sq);
+            scr[lid] = tail_quant_x(x, st == 1 ? n2 : n1, n_embd, (__local uint *)xl, dl, am, sv, sq);
         if (st == 2) {
             for (int i = lid; i < n_ff / 16; i += GM_WG) xl[i] = xg_load_u4((__global const uint *)hq + 4 * i);
             for (int i = lid; i < n_ff / 32; i += GM_WG) dl[i] = xg_load4((__global const float *)(hd + i));
@@ -314,7 +345,13 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             }
             gmq_acc_l(W, Sc, Mc, hm, W, Sc, Mc, hm, 0, rows, row, R, n_embd / 32, s, S, xl, dl, &a, &c);
         }
-        // The S slice sums of each row, to the items of slice 0.
+        // The next ticket, taken now that this block waits for nothing more: its latency overlaps
+        // the block's last steps. (Deadlock-free still: the block holding the smallest unfinished
+        // ticket is always being worked on.)
+        uint next = 0;
+        if (lid == 0) next = atomic_inc(ctr);
+        // The S slice sums of each row, to the items of slice 0; Σx² of stages 1 and 3 (scr) in 16
+        // parts, then the whole.
         red[s * R + lr] = a;
         red[GM_WG + s * R + lr] = c;
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -323,7 +360,20 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
                 a += red[j * R + lr];
                 c += red[GM_WG + j * R + lr];
             }
+        const bool normed = st == 1 || st == 3;
+        if (normed && lid < 16) {
+            float p = 0.f;
+            for (int j = 0; j < GM_WG / 16; ++j) p += scr[lid * (GM_WG / 16) + j];
+            scr[GM_WG + lid] = p;
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
+        if (normed) {
+            float tot = 0.f;
+            for (int j = 0; j < 16; ++j) tot += scr[GM_WG + j];
+            const float inv = rsqrt(tot / (float)n_embd + eps);
+            a *= inv;
+            c *= inv;
+        }
         if (st == 1) {  // uniform: h of the block's R rows (R % 32 == 0), quantized via __local
             if (s == 0) red[lr] = a / (1.f + exp(-a)) * c;
             barrier(CLK_LOCAL_MEM_FENCE);
@@ -338,16 +388,18 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             if (lid < R / 32 && b * R + 32 * lid < n_ff) xg_store4((__global float *)(hd + b * (R / 32) + lid), dl[lid]);
         } else if (s == 0 && row < rows) {
             if (st == 3) y[row] = a;  // read by the next launch
-            else xg_store(x + row, xg_load(x + row) + a);
+            else xg_store(x + row, xr + a);
         }
-        // Publish: this item's stores, then (all items past the fence) the block's count.
-        GLOBAL_RELEASE();
+        // Publish, the pattern of CUDA's grid sync: every item's stores, the work-group barrier, then
+        // one item's fence and the block's count.
         barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
         if (lid == 0) {
+            GLOBAL_RELEASE();
             const uint done = atomic_inc(ctr + 1 + st);
             const int nl = last == 3 ? nb.w : nb.z;
             if (st == last && done == (uint)nl - 1)
                 for (int i = 1; i <= 4; ++i) atomic_xchg(ctr + i, 0u);
+            claim = (int)next;
         }
     }
 }

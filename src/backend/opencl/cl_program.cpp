@@ -91,6 +91,13 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // one call: llama3.2-1b (host-bound: ~11 us of host time per launch) 1114.7 vs 922.6 tok/s
         // for separate launches with 512-item groups; llama3-8b 367.1 vs 368.2 (no change). The
         // tail with 512-item groups (~100 registers, one group per SM) was slower.
+        // H200, 2026-11-28, medians of 3: stages 1 / 3 scaling by 1 / RMS(x) after their products
+        // (the RMS pass left the prologue), one fence per block, the residual read before the
+        // products and the next ticket taken before the epilogue: 368.7 -> 384.0 / 388.6 tok/s
+        // (two runs). Tried and slower: loading a block's first weights before its wait (80-128
+        // registers: fewer groups per SM; 296-348), taking the next ticket as a block starts (296
+        // vs 348, both with that preload), unroll 4 for the one-matrix stages (374 vs 382), 32
+        // K-slices for them (362-378), fewer slices (gm_max_split 8: 331, 4: 235).
         t.gm_wg = 256;
         t.fuse_tail = true;
         t.tail_wpc = 4;

@@ -155,6 +155,15 @@ public:
         rms_norm(xn, x, norm, n, (int)Wg.cols, eps);
         matmul_swiglu(out, scratch, Wg, Wu, xn, n);
     }
+    // The model's last step for one token: y (W.rows) = rms_norm(x[x_off .. x_off + W.cols), norm,
+    // eps) W^T (the final norm and the logits). xn (W.cols) is scratch; a fused implementation
+    // may leave it unwritten.
+    virtual void norm_matmul(Buffer &y, const Weight &W, const Buffer &x, size_t x_off, const Weight &norm,
+                             float eps, Buffer &xn) {
+        copy(xn, x, (size_t)W.cols, 0, x_off);
+        rms_norm(xn, xn, norm, 1, (int)W.cols, eps);
+        matmul(y, W, xn, 1, false);
+    }
     // The rest of decoder layer L after attention, then the first op of the next layer (`next`,
     // may be null), for x (n, n_embd) and the attention output att (n, q_dim):
     //   x += att Wo^T;  h = silu(n2(x) Wg^T) * (n2(x) Wu^T);  x += h Wd^T;

@@ -77,10 +77,9 @@ void run_layers(const Model &model, KvCache &cache, Scratch &s, const int32_t *t
         cur = next;
     }
     if (!with_logits) return;
-    // Only the last token's logits are needed.
-    be.copy(*s.last, *s.x, c.n_embd, 0, (size_t)(n - 1) * c.n_embd);
-    be.rms_norm(*s.last, *s.last, *w.out_norm, 1, c.n_embd, c.rms_eps);
-    be.matmul(*s.logits, w.lm_head(), *s.last, 1, false);
+    // Only the last token's logits are needed (one launch per product on the GPU: the norm folded
+    // into the logits' input).
+    be.norm_matmul(*s.logits, w.lm_head(), *s.x, (size_t)(n - 1) * c.n_embd, *w.out_norm, c.rms_eps, *s.last);
 }
 
 }  // namespace

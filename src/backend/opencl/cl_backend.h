@@ -73,6 +73,8 @@ public:
                     const Weight &Wv, const Buffer &x, int n) override;
     void matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
                        const Buffer &x, int n) override;
+    void norm_matmul(Buffer &y, const Weight &W, const Buffer &x, size_t x_off, const Weight &norm, float eps,
+                     Buffer &xn) override;
     void norm_matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
                          const Weight &Wv, const Buffer &x, const Weight &norm, float eps, Buffer &xn,
                          int n) override;

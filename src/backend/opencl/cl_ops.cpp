@@ -231,6 +231,21 @@ void ClBackend::matmul(Buffer &y, const Weight &Wb, const Buffer &x, int n, bool
     }
 }
 
+void ClBackend::norm_matmul(Buffer &y, const Weight &Wb, const Buffer &x, size_t x_off, const Weight &norm,
+                            float eps, Buffer &xn) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    const ClWeight &W = cw(Wb);
+    if (!qa_ok(W) || cw(norm).cols != W.cols) {
+        Backend::norm_matmul(y, Wb, x, x_off, norm, eps, xn);
+        return;
+    }
+    // int8 activations: quant_act norms and quantizes x in place of the rms_norm launch (and of
+    // the copy of the last token's row).
+    need(x.n_floats >= x_off + (size_t)W.cols && y.n_floats >= (size_t)W.rows, "norm_matmul shapes");
+    quant_act(x, x_off, 1, (int)W.cols, &norm, eps);
+    for (const WeightChunk &c : W.chunks) gm_gemv(y, W, c, x, 1, false, x_off, 0);
+}
+
 bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
                           const Weight &Wv, const Buffer &x, const Weight *norm, float eps, int n) {
     const ClWeight &A = cw(Wq), &B = cw(Wk), &C = cw(Wv);

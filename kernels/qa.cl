@@ -310,8 +310,9 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
         const int S = st == 0 ? sl.x : st == 1 ? sl.y : st == 2 ? sl.z : sl.w;
         const int R = GM_WG / S, lr = lid % R, s = lid / R;
         float a = 0.f, c = 0.f;
+        int row = b * R + lr, rows = n_embd;  // stages 1 and 3 change them below
         // The residual of stages 0 and 2, read before the products (its latency hidden by theirs).
-        const float xr = (st == 0 || st == 2) && s == 0 && b * R + lr < n_embd ? xg_load(x + b * R + lr) : 0.f;
+        const float xr = (st == 0 || st == 2) && s == 0 && row < rows ? xg_load(x + row) : 0.f;
         // Inputs: stage 0 its own (an earlier launch wrote them), 1 and 3 x times the norm weight,
         // quantized here (the outputs are scaled by 1 / RMS(x) below), 2 h.
         if (st == 1 || st == 3)
@@ -321,7 +322,6 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             for (int i = lid; i < n_ff / 32; i += GM_WG) dl[i] = xg_load4((__global const float *)(hd + i));
             barrier(CLK_LOCAL_MEM_FENCE);
         }
-        int row = b * R + lr, rows = n_embd;
         __global float *y = q;  // stage 3's output (q, k or v)
         if (st == 0) {
             gmq_acc(Wo, So, Mo, hmo, Wo, So, Mo, hmo, 0, rows, row, R, q_dim / 32, s, S, xq0, xd0, &a, &c);

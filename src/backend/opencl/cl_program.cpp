@@ -86,8 +86,8 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // 12.3 + 6.9 us), and 512-item gm groups cut gate/up 35.9 -> 33.9 us: 306.7 tok/s vs 281.1
         // without both, 274.0 for the previous kernels (medians of 3, same call).
         t.attn_fuse = true;
-        // The fused layer tail (one launch for Wo, gate/up, W_down and the next q/k/v: 70 launches
-        // per token instead of 165) with 256-item groups, 4 per compute unit. H200, medians of 3,
+        // The fused layer tail (one launch for Wo, gate/up, W_down and the next q/k/v: 69 launches
+        // per token instead of 164) with 256-item groups, 4 per compute unit. H200, medians of 3,
         // one call: llama3.2-1b (host-bound: ~11 us of host time per launch) 1114.7 vs 922.6 tok/s
         // for separate launches with 512-item groups; llama3-8b 367.1 vs 368.2 (no change). The
         // tail with 512-item groups (~100 registers, one group per SM) was slower.

@@ -110,26 +110,6 @@ __kernel void attn_reduce(__global float *out, __global const float *part_o,
 // Without fuse and with several chunks it writes partials for attn_reduce(_q), as attn_partial.
 // Grid (n_chunks * ATTN_DWG, n_head_kv * ceil(nq / ATTN_QB), nt), local (ATTN_DWG, 1, 1).
 
-// Adds a softmax partial (max mc, sum lc) to a running one (M, L): the caller then scales its
-// running output by *fa and the partial's by *fb. False (nothing to add) for an empty partial.
-inline bool online_step(float *M, float *L, float mc, float lc, float *fa, float *fb) {
-    if (mc == -INFINITY) return false;
-    const float Mn = fmax(*M, mc);
-    *fa = exp(*M - Mn);
-    *fb = exp(mc - Mn);
-    *L = *L * *fa + lc * *fb;
-    *M = Mn;
-    return true;
-}
-
-// Rotate-half RoPE (HF convention) of 4 consecutive elements d..d+3 of a head, x: their values,
-// y: the partner elements d ± head_dim / 2 (all four on one side: head_dim % 8 == 0), lo: d is in
-// the first half; angles pos * f (f: the frequencies of d % (head_dim / 2) ..).
-inline float4 rope4(float4 x, float4 y, bool lo, float pos, float4 f) {
-    const float4 a = pos * f, c = cos(a), s = sin(a);
-    return lo ? x * c - y * s : x * c + y * s;
-}
-
 __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     __global const float *q, __global half *kc, __global half *vc,
     __global float *out, __global float *part_o, __global float *part_ml, int n_head,

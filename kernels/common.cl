@@ -175,6 +175,49 @@ inline void qa_prologue(__global const float *xt, int use_norm, __global const f
     }
 }
 
+// ---- Decode attention helpers (attention.cl attn_dec, qa.cl tail_attn) ----
+// Adds a softmax partial (max mc, sum lc) to a running one (M, L): the caller then scales its
+// running output by *fa and the partial's by *fb. False (nothing to add) for an empty partial.
+inline bool online_step(float *M, float *L, float mc, float lc, float *fa, float *fb) {
+    if (mc == -INFINITY) return false;
+    const float Mn = fmax(*M, mc);
+    *fa = exp(*M - Mn);
+    *fb = exp(mc - Mn);
+    *L = *L * *fa + lc * *fb;
+    *M = Mn;
+    return true;
+}
+
+// Rotate-half RoPE (HF convention) of 4 consecutive elements d..d+3 of a head, x: their values,
+// y: the partner elements d ± head_dim / 2 (all four on one side: head_dim % 8 == 0), lo: d is in
+// the first half; angles pos * f (f: the frequencies of d % (head_dim / 2) ..).
+// sin and cos of a (radians): Cody-Waite reduction by π/2 (a three-part constant, fma), Cephes'
+// sinf / cosf polynomials on [-π/4, π/4], then the quadrant. Error ~1e-7 for |a| < 8192; beyond,
+// the float rounding of a (pos * f) itself dominates. Built-in sin / cos carry a slow path for huge
+// arguments that needs many registers: in the fused layer tail (qa.cl tail_attn) they alone took
+// the kernel from 80 to 127 registers on NVIDIA, halving its work-groups per SM.
+inline void rope_sincos4(float4 a, float4 *sn, float4 *cs) {
+    const float4 k = rint(a * 0.636619772367581f);
+    float4 r = fma(-k, (float4)(1.5703125f), a);
+    r = fma(-k, (float4)(4.837512969970703125e-4f), r);
+    r = fma(-k, (float4)(7.549789954891882e-8f), r);
+    const float4 r2 = r * r;
+    const float4 s = fma(fma(fma((float4)(-1.9515295891e-4f), r2, (float4)(8.3321608736e-3f)), r2,
+                             (float4)(-1.6666654611e-1f)), r2 * r, r);
+    const float4 c = fma(fma(fma((float4)(2.443315711809948e-5f), r2, (float4)(-1.388731625493765e-3f)), r2,
+                             (float4)(4.166664568298827e-2f)), r2 * r2, fma((float4)(-0.5f), r2, (float4)(1.f)));
+    const int4 q = convert_int4(k);
+    const int4 sw = (q & 1) != 0;
+    const float4 s1 = select(s, c, sw), c1 = select(c, s, sw);
+    *sn = select(s1, -s1, (q & 2) != 0);
+    *cs = select(c1, -c1, ((q + 1) & 2) != 0);
+}
+inline float4 rope4(float4 x, float4 y, bool lo, float pos, float4 f) {
+    float4 s, c;
+    rope_sincos4(pos * f, &s, &c);
+    return lo ? x * c - y * s : x * c + y * s;
+}
+
 // ---- Data that crosses work-groups within one launch (attention.cl attn_dec's fused combine,
 // qa.cl layer_tail_q4) ----
 // OpenCL 1.2 orders nothing between work-groups but atomics: by default such data goes through

@@ -236,8 +236,203 @@ inline float tail_quant_x(__global const float *x, __global const float *nw, int
     return ss;
 }
 
+// ---- Decode attention as the layer tail's first stage (tuning tail_attn; one token) ----
+// Block b = (chunk c = b % n_chunks, head block hb = b / n_chunks) of attn_dec's plan
+// (attention.cl) in one GM_WG-item work-group of layer_tail_q4, with RoPE and the KV store fused
+// as there: stage the chunk's K (transposed) and V rows as half with the block's (rotated, scaled)
+// queries; the block whose chunk holds the token's position rotates k, stages k / v and (head
+// block 0 of its kv head) stores them in the cache; scores, softmax numerators and V sums over
+// __local; the chunk's partial (m, l, o) goes out through xg_*. The last block of a head block to
+// take its ticket combines the n_chunks partials, writes the float output and quantizes it for
+// stage 0 (Wo; quant_act's layout in yq / yd). Returns whether this block combined.
+// ah = (n_head, n_head_kv, head_dim, n_qblk); ac = (pos, chunk, n_chunks, blocks). __local:
+// ks / vs chunk * head_dim halfs each (later the V-slice sums and the combine's slots: 32 * GM_WG
+// bytes in ks, the quantized output: 16 * GM_WG bytes in vs), al ATTN_QB * (head_dim + chunk) + 2
+// * ATTN_QB floats, red 2 * GM_WG floats. The host checks head_dim % 32 == 0, head_dim <= 256 and
+// min(ATTN_QB, n_head / n_head_kv) * head_dim / 4 <= GM_WG (one V unit per item). q / k / v: read
+// through xg_* (stage 3 of the same launch rewrites them for the next layer). Uniform control flow.
+#define TAIL_VB 4
+inline bool tail_attn(int b, __global const float *q, __global const float *kf, __global const float *vf,
+                      __global half *kc, __global half *vc, __global const float *inv_freq, __global float *out,
+                      __global float *part_o, __global float *part_ml, __global uint *tickets,
+                      __global uint *yq, __global float4 *yd, int4 ah, int4 ac, float scale,
+                      __local half *ks, __local half *vs, __local float *al, __local float *red,
+                      __local float *am, __local float *sv, __local int *sq, __local int *flag) {
+    const int lid = get_local_id(0);
+    const int n_head = ah.x, n_head_kv = ah.y, head_dim = ah.z, n_qblk = ah.w;
+    const int pos = ac.x, chunk = ac.y, n_chunks = ac.z;
+    const int nq = n_head / n_head_kv, c = b % n_chunks, hb = b / n_chunks, kvh = hb / n_qblk;
+    const int h0 = kvh * nq + (hb % n_qblk) * ATTN_QB, nh = min(ATTN_QB, kvh * nq + nq - h0);
+    const int start = c * chunk, len = min(start + chunk, pos + 1) - start;
+    const int kv_dim = n_head_kv * head_dim, hd2 = head_dim / 2, lanes = head_dim / 4, pieces = head_dim / 8;
+    const bool has_new = pos >= start && pos < start + len;
+    __local float *qs = al, *sc = al + ATTN_QB * head_dim, *ml = sc + ATTN_QB * chunk;
+    // K (transposed: [4-dim piece][position]) and V rows of the chunk, 8 halfs per load; the new
+    // position's row is this launch's to write (below), not read.
+    const long kvo = (long)start * kv_dim + kvh * head_dim;
+    for (int i = lid; i < len * pieces; i += GM_WG) {
+        const int j = i / pieces, pc = i % pieces;
+        if (start + j == pos) continue;
+        __global const half *kr = kc + kvo + (long)j * kv_dim + 8 * pc;
+        __global const half *vr = vc + kvo + (long)j * kv_dim + 8 * pc;
+        vstore_half4(vload_half4(0, kr), 2 * pc * chunk + j, ks);
+        vstore_half4(vload_half4(1, kr), (2 * pc + 1) * chunk + j, ks);
+        vstore_half8(vload_half8(0, vr), 0, vs + j * head_dim + 8 * pc);
+    }
+    // The queries, rotated and scaled: item -> 4 dims of one head.
+    __global const float *qt = q + (long)h0 * head_dim;
+    for (int i = lid; i < nh * lanes; i += GM_WG) {
+        const int d = 4 * (i % lanes);
+        __global const float *qh = qt + (i / lanes) * head_dim;
+        const float4 x = rope4(xg_load4(qh + d), xg_load4(qh + (d < hd2 ? d + hd2 : d - hd2)), d < hd2, (float)pos,
+                               vload4(0, inv_freq + d % hd2));
+        vstore4(x * scale, 0, qs + (i / lanes) * head_dim + d);
+    }
+    if (has_new) {  // uniform: rotate k, stage k and v, store them in the cache (head block 0)
+        const long src = (long)kvh * head_dim, dst = (long)pos * kv_dim + kvh * head_dim;
+        const bool writer = hb % n_qblk == 0;
+        const int jn = pos - start;
+        for (int l = lid; l < lanes; l += GM_WG) {
+            const int d = 4 * l;
+            const float4 r = rope4(xg_load4(kf + src + d), xg_load4(kf + src + (d < hd2 ? d + hd2 : d - hd2)), d < hd2,
+                                   (float)pos, vload4(0, inv_freq + d % hd2));
+            const float4 v = xg_load4(vf + src + d);
+            vstore_half4(r, l * chunk + jn, ks);
+            vstore_half4(v, 0, vs + jn * head_dim + d);
+            if (writer) {
+                vstore_half4(r, 0, kc + dst + d);
+                vstore_half4(v, 0, vc + dst + d);
+            }
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // Scores: item -> (head, position), positions fastest.
+    for (int i = lid; i < nh * len; i += GM_WG) {
+        const int h = i / len, j = i % len;
+        __local const float *qh = qs + h * head_dim;
+        float s0 = 0.f, s1 = 0.f;
+        for (int l = 0; l < lanes; l += 2) {
+            s0 += dot(vload_half4(l * chunk + j, ks), vload4(l, qh));
+            s1 += dot(vload_half4((l + 1) * chunk + j, ks), vload4(l + 1, qh));
+        }
+        sc[h * chunk + j] = s0 + s1;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // Softmax numerators: TPH items per head, their partial maxima / sums through red.
+    const int TPH = GM_WG / ATTN_QB, hh = lid / TPH, r = lid % TPH;
+    float m = -INFINITY;
+    if (hh < nh)
+        for (int j = r; j < len; j += TPH) m = fmax(m, sc[hh * chunk + j]);
+    red[lid] = m;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int e = 0; e < TPH; ++e) m = fmax(m, red[hh * TPH + e]);
+    float l = 0.f;
+    if (hh < nh)
+        for (int j = r; j < len; j += TPH) {
+            const float e = exp(sc[hh * chunk + j] - m);
+            sc[hh * chunk + j] = e;
+            l += e;
+        }
+    red[GM_WG + lid] = l;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (r == 0 && hh < nh) {
+        float L = 0.f;
+        for (int e = 0; e < TPH; ++e) L += red[GM_WG + lid + e];
+        ml[2 * hh] = m;
+        ml[2 * hh + 1] = L;  // read after the V pass's barrier
+    }
+    // V: item -> unit (head h, 4-dim lane ln) x position slice sl; slices 1.. hand their sums to
+    // slice 0 through p1 (the K staging, free now).
+    const int units = nh * lanes, nsl = GM_WG / units, un = lid % units, sl = lid / units;
+    const int h = un / lanes, ln = un % lanes;
+    __local float *p1 = (__local float *)ks;
+    float4 o = (float4)(0.f);
+    if (sl < nsl)
+        for (int j = sl; j < len; j += nsl) o += sc[h * chunk + j] * vload_half4(ln, vs + j * head_dim);
+    if (sl > 0 && sl < nsl) vstore4(o, (sl - 1) * units + un, p1);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (sl == 0) {
+        for (int e = 1; e < nsl; ++e) o += vload4((e - 1) * units + un, p1);
+        xg_store4(part_o + ((long)(h0 + h) * n_chunks + c) * head_dim + 4 * ln, o);
+    }
+    if (lid < nh) {
+        __global float *pm = part_ml + 2 * ((long)(h0 + lid) * n_chunks + c);
+        xg_store(pm, ml[2 * lid]);
+        xg_store(pm + 1, ml[2 * lid + 1]);
+    }
+    // The head block's ticket (threadfence-reduction pattern): the last of its n_chunks blocks
+    // combines, and resets the ticket for the next launch.
+    barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
+    if (lid == 0) {
+        GLOBAL_RELEASE();
+        const int last = atomic_inc(tickets + hb) == (uint)n_chunks - 1;
+        if (last) atomic_xchg(tickets + hb, 0u);
+        *flag = last;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const bool comb = *flag;
+    if (comb) {  // uniform
+        GLOBAL_RELEASE();
+        // Combine: unit x cs chunk slices, each a running (M, L, o) over its chunks (TAIL_VB loads in
+        // flight), merged through 8-float slots in ks.
+        const int cs = GM_WG / units, csl = lid / units;
+        float M = -INFINITY, L = 0.f;
+        o = (float4)(0.f);
+        const long pb = (long)(h0 + h) * n_chunks;
+        if (csl < cs)
+            for (int c0 = csl; c0 < n_chunks; c0 += TAIL_VB * cs) {
+                float mc[TAIL_VB], lc[TAIL_VB];
+                float4 pv[TAIL_VB];
+                for (int u = 0; u < TAIL_VB; ++u) {
+                    const int cc = min(c0 + u * cs, n_chunks - 1);
+                    mc[u] = xg_load(part_ml + 2 * (pb + cc));
+                    lc[u] = xg_load(part_ml + 2 * (pb + cc) + 1);
+                    pv[u] = xg_load4(part_o + (pb + cc) * head_dim + 4 * ln);
+                }
+                for (int u = 0; u < TAIL_VB; ++u) {
+                    float fa, fb;
+                    if (c0 + u * cs < n_chunks && online_step(&M, &L, mc[u], lc[u], &fa, &fb)) o = o * fa + pv[u] * fb;
+                }
+            }
+        __local float *slot = p1 + 8 * lid;
+        if (cs > 1 && csl < cs) {
+            slot[0] = M;
+            slot[1] = L;
+            vstore4(o, 1, slot);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (csl == 0) {
+            for (int s2 = 1; s2 < cs; ++s2) {
+                __local const float *o2 = p1 + 8 * (s2 * units + un);
+                float fa, fb;
+                if (online_step(&M, &L, o2[0], o2[1], &fa, &fb)) o = o * fa + vload4(1, o2) * fb;
+            }
+            o /= L;
+            vstore4(o, ln, out + (long)(h0 + h) * head_dim);
+            vstore4(o, ln, qs + h * head_dim);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        // The block's nh * head_dim outputs quantized (8 per item) into vs, then out to yq / yd.
+        __local uint *xq = (__local uint *)vs;
+        __local float4 *xd = (__local float4 *)vs + GM_WG / 2;
+        const int nv = nh * head_dim / 8;
+        const bool ok = lid < nv;
+        float4 va = (float4)(0.f), vb = (float4)(0.f);
+        if (ok) {
+            va = vload4(2 * lid, qs);
+            vb = vload4(2 * lid + 1, qs);
+        }
+        qa_quant8_l(va, vb, ok, lid, lid / 4, lid % 4, xq, xd, am, sv, sq);
+        const int e0 = h0 * head_dim;  // a multiple of 32
+        for (int i = lid; i < nv * 2; i += GM_WG) xg_store_u(yq + e0 / 4 + i, xq[i]);
+        for (int i = lid; i < nv / 4; i += GM_WG) xg_store4((__global float *)(yd + e0 / 32 + i), xd[i]);
+    }
+    return comb;
+}
+
 // ---- Fused layer tail (tuning fuse_tail; one decoded token) ----
 // A decoder layer's products after attention and the next layer's q / k / v in one launch:
+//   stage A  o = attention(q, k, v, cache)    (tail_attn, ac.w > 0 blocks; else an earlier launch)
 //   stage 0  x += Wo o                        (o: the quantized attention output, xq0 / xd0)
 //   stage 1  h = silu(Wg n2(x)) * (Wu n2(x)), quantized per 32-group into hq / hd
 //   stage 2  x += Wd h
@@ -251,15 +446,17 @@ inline float tail_quant_x(__global const float *x, __global const float *nw, int
 // already running hold, and those wait only for smaller tickets again (the argument of decoupled
 // look-back scans; it needs a running work-group to keep running, as GPUs do). Four launches
 // become one, and a stage's blocks start as soon as the previous stage ends.
+// Stage A's blocks take the first tickets and wait for nothing; stage 0 waits for its combining
+// blocks (ctr[5], one per head block; ctr[8..] are the head blocks' tickets).
 // The counters are zero between launches: the last claim resets ctr[0], the last block of the
-// last stage ctr[1..4]. Fixed costs sit on each stage's critical path, so the order of a block is:
+// last stage ctr[1..5], each head block's last block its ticket. Fixed costs sit on each stage's critical path, so the order of a block is:
 // claim, wait, read x and its residual, the products, the next claim (overlapping the epilogue),
 // the slice sums, stores, publish. Stages 1 and 3 quantize x ⊙ norm weight without waiting for
 // RMS(x) and scale their sums by 1 / RMS(x) at the end (tail_quant_x).
 #if GM_ROWS == 1
 __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
     __global uint *ctr, int4 sl, int4 nb, int n_embd, int n_ff, int q_dim, float eps, __global float *x,
-    __global const uint4 *xq0, __global const float4 *xd0,
+    __global uint4 *xq0, __global float4 *xd0,
     __global const uint4 *Wo, __global const half *So, __global const half *Mo, int hmo,
     __global const uint4 *Wg, __global const half *Sg, __global const half *Mg, int hmg,
     __global const uint4 *Wu, __global const half *Su, __global const half *Mu, int hmu,
@@ -269,13 +466,15 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
     __global float *q, __global const uint4 *Wk, __global const half *Sk, __global const half *Mk,
     int hmk, int rk, __global float *k, __global const uint4 *Wv, __global const half *Sv,
     __global const half *Mv, int hmv, int rv, __global float *v, __global const float *n1,
-    __local uint4 *xl, __local float4 *dl) {
+    __global half *kc, __global half *vc, __global const float *inv_freq, __global float *att,
+    __global float *part_o, __global float *part_ml, int4 ah, int4 ac, float scale,
+    __local uint4 *xl, __local float4 *dl, __local float *al) {
     __local float red[2 * GM_WG];
     __local float scr[QA_SCR(GM_WG)], am[GM_WG], sv[GM_WG];
     __local int sq[GM_WG];
-    __local int claim;
+    __local int claim, flag;
     const int lid = get_local_id(0);
-    const int total = nb.x + nb.y + nb.z + nb.w, last = nb.w > 0 ? 3 : 2;
+    const int nA = ac.w, total = nA + nb.x + nb.y + nb.z + nb.w, last = nb.w > 0 ? 3 : 2;
     if (lid == 0) claim = (int)atomic_inc(ctr);
     for (;;) {
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -285,52 +484,69 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             if (lid == 0 && t == total + (int)get_num_groups(0) - 1) atomic_xchg(ctr, 0u);
             return;
         }
-        int st = 0, b = t;
-        if (b >= nb.x) {
-            b -= nb.x;
-            st = 1;
-            if (b >= nb.y) {
-                b -= nb.y;
-                st = 2;
-                if (b >= nb.z) {
-                    b -= nb.z;
-                    st = 3;
+        // Stage A (4 here): an attention block; the combining ones count in ctr[5]. (One linear
+        // sequence of uniform sections rather than an if / else: PoCL 3.1's kernel compiler breaks
+        // the launch's memory with the barriers of both halves of an if / else in this loop.)
+        int st = 4, b = t;
+        if (t >= nA) {
+            b -= nA;
+            st = 0;
+            if (b >= nb.x) {
+                b -= nb.x;
+                st = 1;
+                if (b >= nb.y) {
+                    b -= nb.y;
+                    st = 2;
+                    if (b >= nb.z) {
+                        b -= nb.z;
+                        st = 3;
+                    }
                 }
             }
         }
-        if (st > 0) {  // uniform: wait for the previous stage
+        bool comb = false;
+#if TAIL_ATTN  // (compiled in only where used: PoCL 3.1 miscompiles the launch with it, see MALI.md)
+        if (st == 4)
+            comb = tail_attn(t, q, k, v, kc, vc, inv_freq, att, part_o, part_ml, ctr + 8, (__global uint *)xq0, xd0, ah,
+                             ac, scale, (__local half *)xl, (__local half *)dl, al, red, am, sv, sq, &flag);
+#endif
+        if (st < 4 && (st > 0 || nA > 0)) {  // uniform: wait for the previous stage (0: attention's combines)
             if (lid == 0) {
-                const uint need = (uint)(st == 1 ? nb.x : st == 2 ? nb.y : nb.z);
-                while (xg_load_u(ctr + st) < need) {  // a load, not an atomic: less contention
+                const uint need = (uint)(st == 0 ? ah.y * ah.w : st == 1 ? nb.x : st == 2 ? nb.y : nb.z);
+                while (xg_load_u(ctr + (st == 0 ? 5 : st)) < need) {  // a load, not an atomic: less contention
                 }
                 GLOBAL_RELEASE();
             }
             barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
         }
-        const int S = st == 0 ? sl.x : st == 1 ? sl.y : st == 2 ? sl.z : sl.w;
+        const int S = st == 1 ? sl.y : st == 2 ? sl.z : st == 3 ? sl.w : sl.x;
         const int R = GM_WG / S, lr = lid % R, s = lid / R;
         float a = 0.f, c = 0.f;
         int row = b * R + lr, rows = n_embd;  // stages 1 and 3 change them below
         // The residual of stages 0 and 2, read before the products (its latency hidden by theirs).
         const float xr = (st == 0 || st == 2) && s == 0 && row < rows ? xg_load(x + row) : 0.f;
-        // Inputs: stage 0 its own (an earlier launch wrote them), 1 and 3 x times the norm weight,
-        // quantized here (the outputs are scaled by 1 / RMS(x) below), 2 h.
+        // Inputs: stage 0 the quantized attention output (this launch's attention stage or an
+        // earlier launch wrote it), 1 and 3 x times the norm weight, quantized here (the outputs
+        // are scaled by 1 / RMS(x) below), 2 h; all into __local.
         if (st == 1 || st == 3)
             scr[lid] = tail_quant_x(x, st == 1 ? n2 : n1, n_embd, (__local uint *)xl, dl, am, sv, sq);
-        if (st == 2) {
-            for (int i = lid; i < n_ff / 16; i += GM_WG) xl[i] = xg_load_u4((__global const uint *)hq + 4 * i);
-            for (int i = lid; i < n_ff / 32; i += GM_WG) dl[i] = xg_load4((__global const float *)(hd + i));
+        if (st == 0 || st == 2) {
+            const int K = st == 0 ? q_dim : n_ff;
+            __global const uint *iq = st == 0 ? (__global const uint *)xq0 : (__global const uint *)hq;
+            __global const float *id = st == 0 ? (__global const float *)xd0 : (__global const float *)hd;
+            for (int i = lid; i < K / 16; i += GM_WG) xl[i] = xg_load_u4(iq + 4 * i);
+            for (int i = lid; i < K / 32; i += GM_WG) dl[i] = xg_load4(id + 4 * i);
             barrier(CLK_LOCAL_MEM_FENCE);
         }
         __global float *y = q;  // stage 3's output (q, k or v)
         if (st == 0) {
-            gmq_acc(Wo, So, Mo, hmo, Wo, So, Mo, hmo, 0, rows, row, R, q_dim / 32, s, S, xq0, xd0, &a, &c);
+            gmq_acc_l(Wo, So, Mo, hmo, Wo, So, Mo, hmo, 0, rows, row, R, q_dim / 32, s, S, xl, dl, &a, &c);
         } else if (st == 1) {
             rows = n_ff;
             gmq_acc_l(Wg, Sg, Mg, hmg, Wu, Su, Mu, hmu, 1, rows, row, R, n_embd / 32, s, S, xl, dl, &a, &c);
         } else if (st == 2) {
             gmq_acc_l(Wd, Sd, Md, hmd, Wd, Sd, Md, hmd, 0, rows, row, R, n_ff / 32, s, S, xl, dl, &a, &c);
-        } else {
+        } else if (st == 3) {
             const int bq = (rq + R - 1) / R, bk = (rk + R - 1) / R;
             __global const uint4 *W = Wq;
             __global const half *Sc = Sq, *Mc = Mq;
@@ -386,19 +602,22 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             qa_quant8_l(va, vb, ok, lid, lid / 4, lid % 4, (__local uint *)xl, dl, am, sv, sq);
             if (lid < R / 4 && b * R + 4 * lid < n_ff) xg_store_u(hq + b * (R / 4) + lid, ((__local uint *)xl)[lid]);
             if (lid < R / 32 && b * R + 32 * lid < n_ff) xg_store4((__global float *)(hd + b * (R / 32) + lid), dl[lid]);
-        } else if (s == 0 && row < rows) {
-            if (st == 3) y[row] = a;  // read by the next launch
+        } else if (st < 4 && s == 0 && row < rows) {
+            if (st == 3) xg_store(y + row, a);  // read by the next launch's attention stage
             else xg_store(x + row, xr + a);
         }
+        const int cnt = st < 4 ? 1 + st : comb ? 5 : 0;  // the counter this block increments (0: none)
         // Publish, the pattern of CUDA's grid sync: every item's stores, the work-group barrier, then
         // one item's fence and the block's count.
         barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
         if (lid == 0) {
-            GLOBAL_RELEASE();
-            const uint done = atomic_inc(ctr + 1 + st);
-            const int nl = last == 3 ? nb.w : nb.z;
-            if (st == last && done == (uint)nl - 1)
-                for (int i = 1; i <= 4; ++i) atomic_xchg(ctr + i, 0u);
+            if (cnt) {
+                GLOBAL_RELEASE();
+                const uint done = atomic_inc(ctr + cnt);
+                const int nl = last == 3 ? nb.w : nb.z;
+                if (cnt == 1 + last && done == (uint)nl - 1)
+                    for (int i = 1; i <= 5; ++i) atomic_xchg(ctr + i, 0u);
+            }
             claim = (int)next;
         }
     }

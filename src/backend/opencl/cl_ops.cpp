@@ -377,8 +377,24 @@ void ClBackend::layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, con
     Backend::layer_tail(x, att, L, next, q, k, v, h, up, xn, n, eps);
 }
 
+void ClBackend::attention_layer_tail(Buffer &x, Buffer &att, Buffer &q, Buffer &k, Buffer &v, KvCache &cache,
+                                     int layer, int pos0, const RopeParams &rp, const AttentionParams &ap,
+                                     const LayerRefs &L, const LayerRefs *next, Buffer &h, Buffer &up, Buffer &xn,
+                                     int n, float eps) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (n <= 0) return;
+    if (n == 1 && tune_.tail_attn) {
+        const TailAttn ta{&cache, layer, pos0, &rp, &ap};
+        if (try_layer_tail(x, att, L, next, q, k, v, eps, &ta)) return;
+    }
+    Backend::attention_layer_tail(x, att, q, k, v, cache, layer, pos0, rp, ap, L, next, h, up, xn, n, eps);
+}
+
+// tail_attn's chunks: at most this many positions (its K / V staging: 16 KiB each at head_dim 128).
+constexpr int kTailAttnChunk = 64;
+
 bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
-                               Buffer &q, Buffer &k, Buffer &v, float eps) {
+                               Buffer &q, Buffer &k, Buffer &v, float eps, const TailAttn *ta) {
     if (!tune_.fuse_tail || !tune_.qa || tune_.gm_rows != 1) return false;
     auto fits = [&](const Weight *w) { return qa_ok(cw(*w)) && cw(*w).chunks.size() == 1; };
     if (!fits(L.wo) || !fits(L.w_gate) || !fits(L.w_up) || !fits(L.w_down)) return false;
@@ -391,25 +407,66 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
     if (next && (next->wq->cols != E || next->wk->cols != E || next->wv->cols != E ||
                  cw(*next->attn_norm).cols != E))
         return false;
-    // __local: the kernel's own arrays (5 floats per item) and 1.5 bytes per input of the widest
-    // product input (n_embd, n_ff or q_dim).
+    // __local: the kernel's own arrays (5 floats per item) and xl / dl: 1.5 bytes per input of the
+    // widest product input (n_embd, n_ff or q_dim); with attention also the K / V staging and its
+    // later uses (tail_attn), and al.
     const size_t wide = (size_t)std::max(std::max(E, F), Q);
-    if (5 * 4 * (size_t)tune_.gm_wg + 64 + wide * 3 / 2 > local_mem_) return false;
+    size_t xl_bytes = wide, dl_bytes = wide / 2, al_bytes = 16;
     const GmShape g0 = gm_shape(E, Q / 32), g1 = gm_shape(F, E / 32), g2 = gm_shape(E, F / 32);
     if (g1.R % 32 != 0) return false;  // stage 1 quantizes whole 32-groups of h per block
     const int64_t rq = next ? next->wq->rows : 0, rk = next ? next->wk->rows : 0, rv = next ? next->wv->rows : 0;
     const GmShape g3 = gm_shape(rq + rk + rv, E / 32);
+    // The attention stage: blocks of (chunk, head block), as attn_dec's (chunks of attn_chunk
+    // positions, at most attn_dec_chunks of them and kTailAttnChunk positions each).
+    int n_chunks = 0, chunk = 0, n_qblk = 0, hd = 0;
+    if (ta) {
+        const AttentionParams &ap = *ta->ap;
+        const ClKv &kv = static_cast<const ClKv &>(*ta->cache);
+        hd = ap.head_dim;
+        const int nq = ap.n_head_kv > 0 ? ap.n_head / ap.n_head_kv : 0;
+        const int nh = std::min(tune_.attn_qb, nq);
+        if (hd % 32 || hd > 256 || nq <= 0 || ap.n_head % ap.n_head_kv || (int64_t)ap.n_head * hd != Q ||
+            nh * hd / 4 > tune_.gm_wg || ta->rp->head_dim != hd || ta->rp->n_head != ap.n_head ||
+            ta->rp->n_head_kv != ap.n_head_kv || kv.kv_dim != ap.n_head_kv * hd)
+            return false;
+        check_rope(q, k, v, kv, ta->layer, ta->pos0, 1, *ta->rp);
+        need(att.n_floats >= (size_t)Q, "attention output size");
+        const int ctx = ta->pos0 + 1;
+        n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);
+        if (tune_.attn_dec_chunks > 0) n_chunks = std::min(n_chunks, tune_.attn_dec_chunks);
+        chunk = std::min(kTailAttnChunk, (ctx + n_chunks - 1) / n_chunks);
+        n_chunks = (ctx + chunk - 1) / chunk;  // every chunk holds positions
+        n_qblk = (nq + tune_.attn_qb - 1) / tune_.attn_qb;
+        const size_t stage = (size_t)chunk * hd * 2, wg = (size_t)tune_.gm_wg;
+        xl_bytes = std::max(xl_bytes, std::max(stage, 32 * wg));
+        dl_bytes = std::max(dl_bytes, std::max(stage, 16 * wg));
+        al_bytes = 4 * ((size_t)tune_.attn_qb * (hd + chunk) + 2 * tune_.attn_qb);
+    }
+    if (5 * 4 * (size_t)tune_.gm_wg + 64 + xl_bytes + dl_bytes + al_bytes > local_mem_) return false;
     need(x.n_floats >= (size_t)E && att.n_floats >= (size_t)Q, "layer_tail shapes");
     need(!next || (q.n_floats >= (size_t)rq && k.n_floats >= (size_t)rk && v.n_floats >= (size_t)rv),
          "layer_tail q/k/v shapes");
 
-    quant_act(att, 0, 1, (int)Q, nullptr, 0.f);  // nothing to do when attn_dec quantized att
-    const cl_mem xq0 = qa_q_[qa_cur_].m, xd0 = qa_d_[qa_cur_].m;
+    const int hblocks = ta ? ta->ap->n_head_kv * n_qblk : 0;
+    cl_mem xq0, xd0;
+    if (ta) {  // the attention stage quantizes its output into set 1 for stage 0
+        ensure_qa(1, 1, (int)Q);
+        qa_pending_ = QaPending();
+        xq0 = qa_q_[1].m;
+        xd0 = qa_d_[1].m;
+        ensure(part_o_, part_o_cap_, (size_t)ta->ap->n_head * n_chunks * hd * 4);
+        ensure(part_ml_, part_ml_cap_, (size_t)ta->ap->n_head * n_chunks * 2 * 4);
+    } else {
+        quant_act(att, 0, 1, (int)Q, nullptr, 0.f);  // nothing to do when attn_dec quantized att
+        xq0 = qa_q_[qa_cur_].m;
+        xd0 = qa_d_[qa_cur_].m;
+    }
     ensure(tail_hq_, tail_hq_cap_, (size_t)F);
     ensure(tail_hd_, tail_hd_cap_, (size_t)F / 32 * 16);
-    if (!tail_ctr_.m) {
-        const cl_uint zero[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        tail_ctr_ = Mem(make_buffer(sizeof zero, zero, CL_MEM_READ_WRITE));
+    if (!tail_ctr_.m || tail_ctr_n_ < 8 + (size_t)hblocks) {  // ticket, stages 0-3, attention; head blocks
+        tail_ctr_n_ = std::max<size_t>(16, 8 + (size_t)hblocks);
+        const std::vector<cl_uint> zero(tail_ctr_n_, 0);
+        tail_ctr_ = Mem(make_buffer(zero.size() * sizeof(cl_uint), zero.data(), CL_MEM_READ_WRITE));
     }
     const cl_int4 sl = {{(cl_int)g0.S, (cl_int)g1.S, (cl_int)g2.S, (cl_int)g3.S}};
     const cl_int4 nb = {{(cl_int)g0.blocks(E), (cl_int)g1.blocks(F), (cl_int)g2.blocks(E),
@@ -429,8 +486,21 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
         args_from(kk, (cl_uint)(29 + 6 * i), nw[i]->chunks[0].data.m, sc(*nw[i]), mn(*nw[i]), (cl_int)nw[i]->has_mins,
                   (cl_int)nr[i], mem_of(*outs[i]));
     args_from(kk, 47, next ? cw(*next->attn_norm).chunks[0].data.m : dummy_.m);
-    local_args(kk, 48, wide, wide / 2);
-    const size_t total = (size_t)(nb.s[0] + nb.s[1] + nb.s[2] + nb.s[3]);
+    const cl_int n_attn = (cl_int)(n_chunks * hblocks);
+    if (ta) {
+        const ClKv &kv = static_cast<const ClKv &>(*ta->cache);
+        const AttentionParams &ap = *ta->ap;
+        const cl_int4 ah = {{(cl_int)ap.n_head, (cl_int)ap.n_head_kv, (cl_int)hd, (cl_int)n_qblk}};
+        const cl_int4 ac = {{(cl_int)ta->pos0, (cl_int)chunk, (cl_int)n_chunks, n_attn}};
+        args_from(kk, 48, kv.k[ta->layer].m, kv.v[ta->layer].m, inv_freq_buffer(*ta->rp->inv_freq), mem_of(att),
+                  part_o_.m, part_ml_.m, ah, ac, (cl_float)ap.scale);
+    } else {
+        const cl_int4 zero = {{0, 0, 0, 0}};
+        args_from(kk, 48, dummy_.m, dummy_.m, dummy_.m, dummy_.m, dummy_.m, dummy_.m, zero, zero, 0.f);
+    }
+    local_args(kk, 57, xl_bytes, dl_bytes);
+    check(clSetKernelArg(kk, 59, al_bytes, nullptr), "clSetKernelArg(local)");
+    const size_t total = (size_t)n_attn + (size_t)(nb.s[0] + nb.s[1] + nb.s[2] + nb.s[3]);
     const size_t groups = std::min(total, (size_t)compute_units_ * (size_t)tune_.tail_wpc);
     size_t gws = groups * (size_t)tune_.gm_wg, lws = (size_t)tune_.gm_wg;
     launch("layer_tail_q4", kk, 1, &gws, &lws);

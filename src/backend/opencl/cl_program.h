@@ -59,6 +59,9 @@ struct Tuning {
     // launch (qa.cl layer_tail_q4; needs qa, gm_rows 1) of tail_wpc work-groups per compute unit.
     bool fuse_tail = false;
     int tail_wpc = 2;
+    // ... with the layer's attention (RoPE, KV store, attention, the chunk combine) as its first
+    // stage (qa.cl tail_attn): one launch per layer.
+    bool tail_attn = false;
     // Greedy selection (sample.cl argmax): at most argmax_groups work-groups of argmax_wg items
     // (a power of two), the last to finish combining the others' results.
     int argmax_wg = 128;

@@ -158,20 +158,10 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
         }
         return;
     }
-    // Stage the chunk's K (transposed: [4-dim piece][position]) and V ([position][dim]) rows in
-    // __local as half, 8 halfs per load, items along a row (head_dim % 8 == 0, chunk * head_dim <=
-    // ATTN_KV: the host). The new position's row is not read: this launch writes it (below).
-    const int pieces = head_dim / 8;
+    // The chunk's K and V (chunk * head_dim <= ATTN_KV: the host); the new position's row is not
+    // read: this launch writes it (below).
     const long kvo = (long)start * kv_dim + kvh * head_dim;  // the chunk's first row, this kv head
-    for (int i = lid; i < len * pieces; i += ATTN_DWG) {
-        const int j = i / pieces, pc = i % pieces;
-        if (has_new && start + j == pos) continue;
-        __global const half *kr = kc + kvo + (long)j * kv_dim + 8 * pc;
-        __global const half *vr = vc + kvo + (long)j * kv_dim + 8 * pc;
-        vstore_half4(vload_half4(0, kr), 2 * pc * chunk + j, ks);
-        vstore_half4(vload_half4(1, kr), (2 * pc + 1) * chunk + j, ks);
-        vstore_half8(vload_half8(0, vr), 0, vs + j * head_dim + 8 * pc);
-    }
+    attn_stage_kv(kc, vc, kvo, kv_dim, len, head_dim, chunk, has_new ? pos - start : -1, ks, vs, lid, ATTN_DWG);
     // Queries (scaled; rotated with rope): item -> 4 dims of one head.
     __global const float *qt = q + ((long)(t0 + t) * n_head + h0) * head_dim;
     for (int i = lid; i < nh * lanes; i += ATTN_DWG) {
@@ -201,43 +191,8 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    // Scores: item -> (head h, position j), positions fastest (ks reads conflict-free, qs broadcast).
-    for (int i = lid; i < nh * len; i += ATTN_DWG) {
-        const int h = i / len, j = i % len;
-        __local const float *qh = qs + h * head_dim;
-        float s0 = 0.f, s1 = 0.f;
-        for (int l = 0; l < lanes; l += 2) {
-            s0 += dot(vload_half4(l * chunk + j, ks), vload4(l, qh));
-            s1 += dot(vload_half4((l + 1) * chunk + j, ks), vload4(l + 1, qh));
-        }
-        sc[h * ATTN_DCHUNK + j] = s0 + s1;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-
-    // Softmax numerators per head: TPH items per head; each item reads its head's TPH partial
-    // maxima / sums (one barrier per quantity, no tree).
-    const int TPH = ATTN_DWG / ATTN_QB, hh = lid / TPH, r = lid % TPH;
-    float m = -INFINITY;
-    if (hh < nh)
-        for (int j = r; j < len; j += TPH) m = fmax(m, sc[hh * ATTN_DCHUNK + j]);
-    red[lid] = m;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int e = 0; e < TPH; ++e) m = fmax(m, red[hh * TPH + e]);
-    float l = 0.f;
-    if (hh < nh)
-        for (int j = r; j < len; j += TPH) {
-            const float e = exp(sc[hh * ATTN_DCHUNK + j] - m);
-            sc[hh * ATTN_DCHUNK + j] = e;
-            l += e;
-        }
-    red2[lid] = l;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (r == 0 && hh < nh) {
-        float L = 0.f;
-        for (int e = 0; e < TPH; ++e) L += red2[lid + e];
-        ml[2 * hh] = m;
-        ml[2 * hh + 1] = L;  // read after the V pass's barrier
-    }
+    attn_scores(qs, ks, sc, ATTN_DCHUNK, nh, len, head_dim, chunk, lid, ATTN_DWG);
+    attn_softmax(sc, ATTN_DCHUNK, nh, len, red, red2, ml, lid, ATTN_DWG);  // ml read after the V pass's barrier
 
     // V: item -> unit (head h, 4-dim lane ln) x position slice sl; slices 1.. hand their sums to
     // slice 0 through p1 (the K staging, free now). Several passes when units > ATTN_DWG.

@@ -218,6 +218,70 @@ inline float4 rope4(float4 x, float4 y, bool lo, float pos, float4 f) {
     return lo ? x * c - y * s : x * c + y * s;
 }
 
+// Phases of attn_dec's plan (attention.cl attn_dec, qa.cl tail_attn) for one chunk of len
+// positions, run by a work-group of wg items (lid):
+// attn_stage_kv: the chunk's K rows (transposed: [4-dim piece][position]) and V rows ([position]
+//   [dim]) at kvo (the chunk's first row, this kv head) into __local ks / vs as half, 8 halfs per
+//   load (head_dim % 8 == 0); row `skip` (the new position, -1: none) is left to the caller.
+// attn_scores: sc[h * stride + j] = qs[h] · K[j] (queries already scaled) for nh heads, positions
+//   fastest (ks reads conflict-free, qs broadcast), then a barrier.
+// attn_softmax: the softmax numerators in place, wg / ATTN_QB items per head; each item reads its
+//   head's partial maxima / sums back from red / red2 (wg floats each; one barrier per quantity,
+//   no tree); ml[2h] = the head's max, ml[2h + 1] = its sum, for reading after a later barrier.
+inline void attn_stage_kv(__global const half *kc, __global const half *vc, long kvo, int kv_dim, int len,
+                          int head_dim, int chunk, int skip, __local half *ks, __local half *vs, int lid, int wg) {
+    const int pieces = head_dim / 8;
+    for (int i = lid; i < len * pieces; i += wg) {
+        const int j = i / pieces, pc = i % pieces;
+        if (j == skip) continue;
+        __global const half *kr = kc + kvo + (long)j * kv_dim + 8 * pc;
+        __global const half *vr = vc + kvo + (long)j * kv_dim + 8 * pc;
+        vstore_half4(vload_half4(0, kr), 2 * pc * chunk + j, ks);
+        vstore_half4(vload_half4(1, kr), (2 * pc + 1) * chunk + j, ks);
+        vstore_half8(vload_half8(0, vr), 0, vs + j * head_dim + 8 * pc);
+    }
+}
+inline void attn_scores(__local const float *qs, __local const half *ks, __local float *sc, int stride, int nh,
+                        int len, int head_dim, int chunk, int lid, int wg) {
+    const int lanes = head_dim / 4;
+    for (int i = lid; i < nh * len; i += wg) {
+        const int h = i / len, j = i % len;
+        __local const float *qh = qs + h * head_dim;
+        float s0 = 0.f, s1 = 0.f;
+        for (int l = 0; l < lanes; l += 2) {
+            s0 += dot(vload_half4(l * chunk + j, ks), vload4(l, qh));
+            s1 += dot(vload_half4((l + 1) * chunk + j, ks), vload4(l + 1, qh));
+        }
+        sc[h * stride + j] = s0 + s1;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+inline void attn_softmax(__local float *sc, int stride, int nh, int len, __local float *red, __local float *red2,
+                         __local float *ml, int lid, int wg) {
+    const int TPH = wg / ATTN_QB, hh = lid / TPH, r = lid % TPH;
+    float m = -INFINITY;
+    if (hh < nh)
+        for (int j = r; j < len; j += TPH) m = fmax(m, sc[hh * stride + j]);
+    red[lid] = m;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int e = 0; e < TPH; ++e) m = fmax(m, red[hh * TPH + e]);
+    float l = 0.f;
+    if (hh < nh)
+        for (int j = r; j < len; j += TPH) {
+            const float e = exp(sc[hh * stride + j] - m);
+            sc[hh * stride + j] = e;
+            l += e;
+        }
+    red2[lid] = l;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (r == 0 && hh < nh) {
+        float L = 0.f;
+        for (int e = 0; e < TPH; ++e) L += red2[lid + e];
+        ml[2 * hh] = m;
+        ml[2 * hh + 1] = L;
+    }
+}
+
 // ---- Data that crosses work-groups within one launch (attention.cl attn_dec's fused combine,
 // qa.cl layer_tail_q4) ----
 // OpenCL 1.2 orders nothing between work-groups but atomics: by default such data goes through

@@ -264,21 +264,12 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
     const int nq = n_head / n_head_kv, c = b % n_chunks, hb = b / n_chunks, kvh = hb / n_qblk;
     const int h0 = kvh * nq + (hb % n_qblk) * ATTN_QB, nh = min(ATTN_QB, kvh * nq + nq - h0);
     const int start = c * chunk, len = min(start + chunk, pos + 1) - start;
-    const int kv_dim = n_head_kv * head_dim, hd2 = head_dim / 2, lanes = head_dim / 4, pieces = head_dim / 8;
+    const int kv_dim = n_head_kv * head_dim, hd2 = head_dim / 2, lanes = head_dim / 4;
     const bool has_new = pos >= start && pos < start + len;
     __local float *qs = al, *sc = al + ATTN_QB * head_dim, *ml = sc + ATTN_QB * chunk;
-    // K (transposed: [4-dim piece][position]) and V rows of the chunk, 8 halfs per load; the new
-    // position's row is this launch's to write (below), not read.
-    const long kvo = (long)start * kv_dim + kvh * head_dim;
-    for (int i = lid; i < len * pieces; i += GM_WG) {
-        const int j = i / pieces, pc = i % pieces;
-        if (start + j == pos) continue;
-        __global const half *kr = kc + kvo + (long)j * kv_dim + 8 * pc;
-        __global const half *vr = vc + kvo + (long)j * kv_dim + 8 * pc;
-        vstore_half4(vload_half4(0, kr), 2 * pc * chunk + j, ks);
-        vstore_half4(vload_half4(1, kr), (2 * pc + 1) * chunk + j, ks);
-        vstore_half8(vload_half8(0, vr), 0, vs + j * head_dim + 8 * pc);
-    }
+    // The chunk's K and V; the new position's row is this launch's to write (below), not read.
+    attn_stage_kv(kc, vc, (long)start * kv_dim + kvh * head_dim, kv_dim, len, head_dim, chunk,
+                  has_new ? pos - start : -1, ks, vs, lid, GM_WG);
     // The queries, rotated and scaled: item -> 4 dims of one head.
     __global const float *qt = q + (long)h0 * head_dim;
     for (int i = lid; i < nh * lanes; i += GM_WG) {
@@ -306,41 +297,8 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    // Scores: item -> (head, position), positions fastest.
-    for (int i = lid; i < nh * len; i += GM_WG) {
-        const int h = i / len, j = i % len;
-        __local const float *qh = qs + h * head_dim;
-        float s0 = 0.f, s1 = 0.f;
-        for (int l = 0; l < lanes; l += 2) {
-            s0 += dot(vload_half4(l * chunk + j, ks), vload4(l, qh));
-            s1 += dot(vload_half4((l + 1) * chunk + j, ks), vload4(l + 1, qh));
-        }
-        sc[h * chunk + j] = s0 + s1;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    // Softmax numerators: TPH items per head, their partial maxima / sums through red.
-    const int TPH = GM_WG / ATTN_QB, hh = lid / TPH, r = lid % TPH;
-    float m = -INFINITY;
-    if (hh < nh)
-        for (int j = r; j < len; j += TPH) m = fmax(m, sc[hh * chunk + j]);
-    red[lid] = m;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int e = 0; e < TPH; ++e) m = fmax(m, red[hh * TPH + e]);
-    float l = 0.f;
-    if (hh < nh)
-        for (int j = r; j < len; j += TPH) {
-            const float e = exp(sc[hh * chunk + j] - m);
-            sc[hh * chunk + j] = e;
-            l += e;
-        }
-    red[GM_WG + lid] = l;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (r == 0 && hh < nh) {
-        float L = 0.f;
-        for (int e = 0; e < TPH; ++e) L += red[GM_WG + lid + e];
-        ml[2 * hh] = m;
-        ml[2 * hh + 1] = L;  // read after the V pass's barrier
-    }
+    attn_scores(qs, ks, sc, chunk, nh, len, head_dim, chunk, lid, GM_WG);
+    attn_softmax(sc, chunk, nh, len, red, red + GM_WG, ml, lid, GM_WG);  // ml read after the V pass's barrier
     // V: item -> unit (head h, 4-dim lane ln) x position slice sl; slices 1.. hand their sums to
     // slice 0 through p1 (the K staging, free now).
     const int units = nh * lanes, nsl = GM_WG / units, un = lid % units, sl = lid / units;

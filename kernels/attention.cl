@@ -175,19 +175,8 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
     if (has_new) {  // the new position: rotate k, store k and v (cache: block 0) and stage them
         const long src = (long)(t0 + t) * kv_dim + kvh * head_dim;
         const long dst = (long)pos * kv_dim + kvh * head_dim;
-        const int writer = get_group_id(1) % n_qblk == 0, jn = pos - start;
-        for (int l = lid; l < lanes; l += ATTN_DWG) {
-            const int d = 4 * l;
-            const float4 r = rope4(vload4(0, kf + src + d), vload4(0, kf + src + (d < hd2 ? d + hd2 : d - hd2)), d < hd2,
-                                   (float)pos, vload4(0, inv_freq + d % hd2));
-            const float4 v = vload4(0, vf + src + d);
-            vstore_half4(r, l * chunk + jn, ks);
-            vstore_half4(v, 0, vs + jn * head_dim + d);
-            if (writer) {
-                vstore_half4(r, 0, kc + dst + d);
-                vstore_half4(v, 0, vc + dst + d);
-            }
-        }
+        attn_new_kv(kf + src, vf + src, kc + dst, vc + dst, get_group_id(1) % n_qblk == 0, pos - start, pos, inv_freq,
+                    head_dim, chunk, ks, vs, lid, ATTN_DWG);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 

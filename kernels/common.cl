@@ -175,113 +175,6 @@ inline void qa_prologue(__global const float *xt, int use_norm, __global const f
     }
 }
 
-// ---- Decode attention helpers (attention.cl attn_dec, qa.cl tail_attn) ----
-// Adds a softmax partial (max mc, sum lc) to a running one (M, L): the caller then scales its
-// running output by *fa and the partial's by *fb. False (nothing to add) for an empty partial.
-inline bool online_step(float *M, float *L, float mc, float lc, float *fa, float *fb) {
-    if (mc == -INFINITY) return false;
-    const float Mn = fmax(*M, mc);
-    *fa = exp(*M - Mn);
-    *fb = exp(mc - Mn);
-    *L = *L * *fa + lc * *fb;
-    *M = Mn;
-    return true;
-}
-
-// Rotate-half RoPE (HF convention) of 4 consecutive elements d..d+3 of a head, x: their values,
-// y: the partner elements d ± head_dim / 2 (all four on one side: head_dim % 8 == 0), lo: d is in
-// the first half; angles pos * f (f: the frequencies of d % (head_dim / 2) ..).
-// sin and cos of a (radians): Cody-Waite reduction by π/2 (a three-part constant, fma), Cephes'
-// sinf / cosf polynomials on [-π/4, π/4], then the quadrant. Error ~1e-7 for |a| < 8192; beyond,
-// the float rounding of a (pos * f) itself dominates. Built-in sin / cos carry a slow path for huge
-// arguments that needs many registers: in the fused layer tail (qa.cl tail_attn) they alone took
-// the kernel from 80 to 127 registers on NVIDIA, halving its work-groups per SM.
-inline void rope_sincos4(float4 a, float4 *sn, float4 *cs) {
-    const float4 k = rint(a * 0.636619772367581f);
-    float4 r = fma(-k, (float4)(1.5703125f), a);
-    r = fma(-k, (float4)(4.837512969970703125e-4f), r);
-    r = fma(-k, (float4)(7.549789954891882e-8f), r);
-    const float4 r2 = r * r;
-    const float4 s = fma(fma(fma((float4)(-1.9515295891e-4f), r2, (float4)(8.3321608736e-3f)), r2,
-                             (float4)(-1.6666654611e-1f)), r2 * r, r);
-    const float4 c = fma(fma(fma((float4)(2.443315711809948e-5f), r2, (float4)(-1.388731625493765e-3f)), r2,
-                             (float4)(4.166664568298827e-2f)), r2 * r2, fma((float4)(-0.5f), r2, (float4)(1.f)));
-    const int4 q = convert_int4(k);
-    const int4 sw = (q & 1) != 0;
-    const float4 s1 = select(s, c, sw), c1 = select(c, s, sw);
-    *sn = select(s1, -s1, (q & 2) != 0);
-    *cs = select(c1, -c1, ((q + 1) & 2) != 0);
-}
-inline float4 rope4(float4 x, float4 y, bool lo, float pos, float4 f) {
-    float4 s, c;
-    rope_sincos4(pos * f, &s, &c);
-    return lo ? x * c - y * s : x * c + y * s;
-}
-
-// Phases of attn_dec's plan (attention.cl attn_dec, qa.cl tail_attn) for one chunk of len
-// positions, run by a work-group of wg items (lid):
-// attn_stage_kv: the chunk's K rows (transposed: [4-dim piece][position]) and V rows ([position]
-//   [dim]) at kvo (the chunk's first row, this kv head) into __local ks / vs as half, 8 halfs per
-//   load (head_dim % 8 == 0); row `skip` (the new position, -1: none) is left to the caller.
-// attn_scores: sc[h * stride + j] = qs[h] · K[j] (queries already scaled) for nh heads, positions
-//   fastest (ks reads conflict-free, qs broadcast), then a barrier.
-// attn_softmax: the softmax numerators in place, wg / ATTN_QB items per head; each item reads its
-//   head's partial maxima / sums back from red / red2 (wg floats each; one barrier per quantity,
-//   no tree); ml[2h] = the head's max, ml[2h + 1] = its sum, for reading after a later barrier.
-inline void attn_stage_kv(__global const half *kc, __global const half *vc, long kvo, int kv_dim, int len,
-                          int head_dim, int chunk, int skip, __local half *ks, __local half *vs, int lid, int wg) {
-    const int pieces = head_dim / 8;
-    for (int i = lid; i < len * pieces; i += wg) {
-        const int j = i / pieces, pc = i % pieces;
-        if (j == skip) continue;
-        __global const half *kr = kc + kvo + (long)j * kv_dim + 8 * pc;
-        __global const half *vr = vc + kvo + (long)j * kv_dim + 8 * pc;
-        vstore_half4(vload_half4(0, kr), 2 * pc * chunk + j, ks);
-        vstore_half4(vload_half4(1, kr), (2 * pc + 1) * chunk + j, ks);
-        vstore_half8(vload_half8(0, vr), 0, vs + j * head_dim + 8 * pc);
-    }
-}
-inline void attn_scores(__local const float *qs, __local const half *ks, __local float *sc, int stride, int nh,
-                        int len, int head_dim, int chunk, int lid, int wg) {
-    const int lanes = head_dim / 4;
-    for (int i = lid; i < nh * len; i += wg) {
-        const int h = i / len, j = i % len;
-        __local const float *qh = qs + h * head_dim;
-        float s0 = 0.f, s1 = 0.f;
-        for (int l = 0; l < lanes; l += 2) {
-            s0 += dot(vload_half4(l * chunk + j, ks), vload4(l, qh));
-            s1 += dot(vload_half4((l + 1) * chunk + j, ks), vload4(l + 1, qh));
-        }
-        sc[h * stride + j] = s0 + s1;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-}
-inline void attn_softmax(__local float *sc, int stride, int nh, int len, __local float *red, __local float *red2,
-                         __local float *ml, int lid, int wg) {
-    const int TPH = wg / ATTN_QB, hh = lid / TPH, r = lid % TPH;
-    float m = -INFINITY;
-    if (hh < nh)
-        for (int j = r; j < len; j += TPH) m = fmax(m, sc[hh * stride + j]);
-    red[lid] = m;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int e = 0; e < TPH; ++e) m = fmax(m, red[hh * TPH + e]);
-    float l = 0.f;
-    if (hh < nh)
-        for (int j = r; j < len; j += TPH) {
-            const float e = exp(sc[hh * stride + j] - m);
-            sc[hh * stride + j] = e;
-            l += e;
-        }
-    red2[lid] = l;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (r == 0 && hh < nh) {
-        float L = 0.f;
-        for (int e = 0; e < TPH; ++e) L += red2[lid + e];
-        ml[2 * hh] = m;
-        ml[2 * hh + 1] = L;
-    }
-}
-
 // ---- Data that crosses work-groups within one launch (attention.cl attn_dec's fused combine,
 // qa.cl layer_tail_q4) ----
 // OpenCL 1.2 orders nothing between work-groups but atomics: by default such data goes through
@@ -345,6 +238,133 @@ inline void xg_store4(__global float *p, float4 v) {
     atomic_xchg(p + 3, v.w);
 }
 #endif
+
+// ---- Decode attention helpers (attention.cl attn_dec, qa.cl tail_attn) ----
+// Adds a softmax partial (max mc, sum lc) to a running one (M, L): the caller then scales its
+// running output by *fa and the partial's by *fb. False (nothing to add) for an empty partial.
+inline bool online_step(float *M, float *L, float mc, float lc, float *fa, float *fb) {
+    if (mc == -INFINITY) return false;
+    const float Mn = fmax(*M, mc);
+    *fa = exp(*M - Mn);
+    *fb = exp(mc - Mn);
+    *L = *L * *fa + lc * *fb;
+    *M = Mn;
+    return true;
+}
+
+// sin and cos of a (radians): Cody-Waite reduction by π/2 (a three-part constant, fma), Cephes'
+// sinf / cosf polynomials on [-π/4, π/4], then the quadrant. Error ~1e-7 for |a| < 8192; beyond,
+// the float rounding of a (pos * f) itself dominates. Built-in sin / cos carry a slow path for huge
+// arguments that needs many registers: in the fused layer tail (qa.cl tail_attn) they alone took
+// the kernel from 80 to 127 registers on NVIDIA, halving its work-groups per SM.
+inline void rope_sincos4(float4 a, float4 *sn, float4 *cs) {
+    const float4 k = rint(a * 0.636619772367581f);
+    float4 r = fma(-k, (float4)(1.5703125f), a);
+    r = fma(-k, (float4)(4.837512969970703125e-4f), r);
+    r = fma(-k, (float4)(7.549789954891882e-8f), r);
+    const float4 r2 = r * r;
+    const float4 s = fma(fma(fma((float4)(-1.9515295891e-4f), r2, (float4)(8.3321608736e-3f)), r2,
+                             (float4)(-1.6666654611e-1f)), r2 * r, r);
+    const float4 c = fma(fma(fma((float4)(2.443315711809948e-5f), r2, (float4)(-1.388731625493765e-3f)), r2,
+                             (float4)(4.166664568298827e-2f)), r2 * r2, fma((float4)(-0.5f), r2, (float4)(1.f)));
+    const int4 q = convert_int4(k);
+    const int4 sw = (q & 1) != 0;
+    const float4 s1 = select(s, c, sw), c1 = select(c, s, sw);
+    *sn = select(s1, -s1, (q & 2) != 0);
+    *cs = select(c1, -c1, ((q + 1) & 2) != 0);
+}
+// Rotate-half RoPE (HF convention) of 4 consecutive elements d..d+3 of a head, x: their values,
+// y: the partner elements d ± head_dim / 2 (all four on one side: head_dim % 8 == 0), lo: d is in
+// the first half; angles pos * f (f: the frequencies of d % (head_dim / 2) ..).
+inline float4 rope4(float4 x, float4 y, bool lo, float pos, float4 f) {
+    float4 s, c;
+    rope_sincos4(pos * f, &s, &c);
+    return lo ? x * c - y * s : x * c + y * s;
+}
+
+// Phases of attn_dec's plan (attention.cl attn_dec, qa.cl tail_attn) for one chunk of len
+// positions, run by a work-group of wg items (lid):
+// attn_stage_kv: the chunk's K rows (transposed: [4-dim piece][position]) and V rows ([position]
+//   [dim]) at kvo (the chunk's first row, this kv head) into __local ks / vs as half, 8 halfs per
+//   load (head_dim % 8 == 0); row `skip` (the new position, -1: none) is left to the caller.
+// attn_new_kv: that row from the token's k / v (kf / vf: one kv head's head_dim floats, read
+//   through xg_*): k rotated for position pos, both staged at row jn as half, and with `writer`
+//   also stored into the cache rows kc / vc (rounded to half like the staging).
+// attn_scores: sc[h * stride + j] = qs[h] · K[j] (queries already scaled) for nh heads, positions
+//   fastest (ks reads conflict-free, qs broadcast), then a barrier.
+// attn_softmax: the softmax numerators in place, wg / ATTN_QB items per head; each item reads its
+//   head's partial maxima / sums back from red / red2 (wg floats each; one barrier per quantity,
+//   no tree); ml[2h] = the head's max, ml[2h + 1] = its sum, for reading after a later barrier.
+inline void attn_stage_kv(__global const half *kc, __global const half *vc, long kvo, int kv_dim, int len,
+                          int head_dim, int chunk, int skip, __local half *ks, __local half *vs, int lid, int wg) {
+    const int pieces = head_dim / 8;
+    for (int i = lid; i < len * pieces; i += wg) {
+        const int j = i / pieces, pc = i % pieces;
+        if (j == skip) continue;
+        __global const half *kr = kc + kvo + (long)j * kv_dim + 8 * pc;
+        __global const half *vr = vc + kvo + (long)j * kv_dim + 8 * pc;
+        vstore_half4(vload_half4(0, kr), 2 * pc * chunk + j, ks);
+        vstore_half4(vload_half4(1, kr), (2 * pc + 1) * chunk + j, ks);
+        vstore_half8(vload_half8(0, vr), 0, vs + j * head_dim + 8 * pc);
+    }
+}
+inline void attn_new_kv(__global const float *kf, __global const float *vf, __global half *kc, __global half *vc,
+                        bool writer, int jn, int pos, __global const float *inv_freq, int head_dim, int chunk,
+                        __local half *ks, __local half *vs, int lid, int wg) {
+    const int hd2 = head_dim / 2;
+    for (int l = lid; l < head_dim / 4; l += wg) {
+        const int d = 4 * l;
+        const float4 r = rope4(xg_load4(kf + d), xg_load4(kf + (d < hd2 ? d + hd2 : d - hd2)), d < hd2, (float)pos,
+                               vload4(0, inv_freq + d % hd2));
+        const float4 v = xg_load4(vf + d);
+        vstore_half4(r, l * chunk + jn, ks);
+        vstore_half4(v, 0, vs + jn * head_dim + d);
+        if (writer) {
+            vstore_half4(r, 0, kc + d);
+            vstore_half4(v, 0, vc + d);
+        }
+    }
+}
+inline void attn_scores(__local const float *qs, __local const half *ks, __local float *sc, int stride, int nh,
+                        int len, int head_dim, int chunk, int lid, int wg) {
+    const int lanes = head_dim / 4;
+    for (int i = lid; i < nh * len; i += wg) {
+        const int h = i / len, j = i % len;
+        __local const float *qh = qs + h * head_dim;
+        float s0 = 0.f, s1 = 0.f;
+        for (int l = 0; l < lanes; l += 2) {
+            s0 += dot(vload_half4(l * chunk + j, ks), vload4(l, qh));
+            s1 += dot(vload_half4((l + 1) * chunk + j, ks), vload4(l + 1, qh));
+        }
+        sc[h * stride + j] = s0 + s1;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+inline void attn_softmax(__local float *sc, int stride, int nh, int len, __local float *red, __local float *red2,
+                         __local float *ml, int lid, int wg) {
+    const int TPH = wg / ATTN_QB, hh = lid / TPH, r = lid % TPH;
+    float m = -INFINITY;
+    if (hh < nh)
+        for (int j = r; j < len; j += TPH) m = fmax(m, sc[hh * stride + j]);
+    red[lid] = m;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int e = 0; e < TPH; ++e) m = fmax(m, red[hh * TPH + e]);
+    float l = 0.f;
+    if (hh < nh)
+        for (int j = r; j < len; j += TPH) {
+            const float e = exp(sc[hh * stride + j] - m);
+            sc[hh * stride + j] = e;
+            l += e;
+        }
+    red2[lid] = l;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (r == 0 && hh < nh) {
+        float L = 0.f;
+        for (int e = 0; e < TPH; ++e) L += red2[lid + e];
+        ml[2 * hh] = m;
+        ml[2 * hh + 1] = L;
+    }
+}
 
 // ---- Group-major products (gemv.cl gm_*, qa.cl gmq_*) ----
 // The loads of one step of a gm product, all issued before any math: for GM_UNROLL groups from

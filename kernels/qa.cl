@@ -281,20 +281,8 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
     }
     if (has_new) {  // uniform: rotate k, stage k and v, store them in the cache (head block 0)
         const long src = (long)kvh * head_dim, dst = (long)pos * kv_dim + kvh * head_dim;
-        const bool writer = hb % n_qblk == 0;
-        const int jn = pos - start;
-        for (int l = lid; l < lanes; l += GM_WG) {
-            const int d = 4 * l;
-            const float4 r = rope4(xg_load4(kf + src + d), xg_load4(kf + src + (d < hd2 ? d + hd2 : d - hd2)), d < hd2,
-                                   (float)pos, vload4(0, inv_freq + d % hd2));
-            const float4 v = xg_load4(vf + src + d);
-            vstore_half4(r, l * chunk + jn, ks);
-            vstore_half4(v, 0, vs + jn * head_dim + d);
-            if (writer) {
-                vstore_half4(r, 0, kc + dst + d);
-                vstore_half4(v, 0, vc + dst + d);
-            }
-        }
+        attn_new_kv(kf + src, vf + src, kc + dst, vc + dst, hb % n_qblk == 0, pos - start, pos, inv_freq, head_dim,
+                    chunk, ks, vs, lid, GM_WG);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     attn_scores(qs, ks, sc, chunk, nh, len, head_dim, chunk, lid, GM_WG);

@@ -430,7 +430,6 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
             ta->rp->n_head_kv != ap.n_head_kv || kv.kv_dim != ap.n_head_kv * hd)
             return false;
         check_rope(q, k, v, kv, ta->layer, ta->pos0, 1, *ta->rp);
-        need(att.n_floats >= (size_t)Q, "attention output size");
         const int ctx = ta->pos0 + 1;
         n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);
         if (tune_.attn_dec_chunks > 0) n_chunks = std::min(n_chunks, tune_.attn_dec_chunks);

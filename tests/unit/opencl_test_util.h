@@ -15,6 +15,7 @@
 #include "backend/backend.h"
 #include "backend/opencl/opencl_backend.h"
 #include "core/fp16.h"
+#include "model/config.h"
 #include "model/tensor.h"
 
 namespace edgellm_test {
@@ -120,5 +121,25 @@ inline std::vector<float> read_all(Backend &b, const Buffer &x) {
     b.read(x, v.data(), v.size());
     return v;
 }
+
+// RoPE and attention parameters for n_head query heads over n_head_kv kv heads of mc.head_dim
+// (RoPE as mc configures it; scale 1 / sqrt(head_dim)); rp points at inv, so no copies.
+struct AttnParams {
+    std::vector<float> inv;
+    RopeParams rp;
+    AttentionParams ap;
+    AttnParams(const ModelConfig &mc, int n_head, int n_head_kv) : inv(rope_inv_freq(mc)) {
+        rp.head_dim = mc.head_dim;
+        rp.n_head = n_head;
+        rp.n_head_kv = n_head_kv;
+        rp.inv_freq = &inv;
+        ap.n_head = n_head;
+        ap.n_head_kv = n_head_kv;
+        ap.head_dim = mc.head_dim;
+        ap.scale = 1.f / std::sqrt((float)mc.head_dim);
+    }
+    AttnParams(const AttnParams &) = delete;
+    AttnParams &operator=(const AttnParams &) = delete;
+};
 
 }  // namespace edgellm_test

@@ -14,7 +14,6 @@
 
 #include "backend/backend.h"
 #include "backend/opencl/opencl_backend.h"
-#include "model/config.h"
 #include "model/tensor.h"
 #include "opencl_test_util.h"
 
@@ -44,6 +43,18 @@ struct TailLayer {
             r.attn_norm = w[b][7].get(); r.ffn_norm = w[b][8].get();
         }
     }
+};
+
+// One backend's buffers of a layer tail: x (from x0), the attention output, q / k / v and the
+// scratch (h, up, xn).
+struct TailBufs {
+    std::unique_ptr<Buffer> x, att, q, k, v, h, up, xn;
+    TailBufs(Backend &be, int E, int F, int Q, int KV, const std::vector<float> &x0)
+        : x(be.alloc(E)), att(be.alloc(Q)), q(be.alloc(Q)), k(be.alloc(KV)), v(be.alloc(KV)), h(be.alloc(F)),
+          up(be.alloc(F)), xn(be.alloc(E)) {
+        be.write(*x, x0.data(), x0.size());
+    }
+    Buffer &qkv(int i) { return i == 0 ? *q : i == 1 ? *k : *v; }
 };
 
 // Normalized squared error of got vs ref.
@@ -89,18 +100,8 @@ TEST_CASE("opencl fused layer tail (one launch) matches separate launches and th
             for (int l = 0; l < n_layer; ++l) layers.push_back(std::make_unique<TailLayer>(be, E, F, Q, KV, mins, seed));
             // Per backend: x, att, q, k, v and the scratch (h, up, xn).
             std::vector<float> x0 = rand_vec((size_t)E, seed++, -2.f, 2.f);
-            std::unique_ptr<Buffer> x[3], att[3], q[3], k[3], v[3], h[3], up[3], xn[3];
-            for (int b = 0; b < 3; ++b) {
-                x[b] = be[b]->alloc(E);
-                be[b]->write(*x[b], x0.data(), x0.size());
-                att[b] = be[b]->alloc(Q);
-                q[b] = be[b]->alloc(Q);
-                k[b] = be[b]->alloc(KV);
-                v[b] = be[b]->alloc(KV);
-                h[b] = be[b]->alloc(F);
-                up[b] = be[b]->alloc(F);
-                xn[b] = be[b]->alloc(E);
-            }
+            std::unique_ptr<TailBufs> B[3];
+            for (int b = 0; b < 3; ++b) B[b] = std::make_unique<TailBufs>(*be[b], E, F, Q, KV, x0);
             for (int r = 0; r < rounds; ++r) {
                 for (int l = 0; l < n_layer; ++l) {
                     const bool more = l + 1 < n_layer;
@@ -108,10 +109,11 @@ TEST_CASE("opencl fused layer tail (one launch) matches separate launches and th
                     std::vector<float> a = rand_vec((size_t)Q, seed++, -1.f, 1.f);
                     const uint64_t l0 = opencl_launch_count(*fused), s0 = opencl_launch_count(*sep);
                     for (int b = 0; b < 3; ++b) {
-                        be[b]->write(*att[b], a.data(), a.size());
-                        be[b]->layer_tail(*x[b], *att[b], layers[(size_t)l]->refs[b],
-                                          more ? &layers[(size_t)l + 1]->refs[b] : nullptr, *q[b], *k[b], *v[b],
-                                          *h[b], *up[b], *xn[b], 1, eps);
+                        TailBufs &t = *B[b];
+                        be[b]->write(*t.att, a.data(), a.size());
+                        be[b]->layer_tail(*t.x, *t.att, layers[(size_t)l]->refs[b],
+                                          more ? &layers[(size_t)l + 1]->refs[b] : nullptr, *t.q, *t.k, *t.v, *t.h,
+                                          *t.up, *t.xn, 1, eps);
                     }
                     const std::string what = std::string(mins ? "q4+mins" : "q4") + " round " + std::to_string(r) +
                                              " layer " + std::to_string(l);
@@ -120,18 +122,15 @@ TEST_CASE("opencl fused layer tail (one launch) matches separate launches and th
                     // against quant_act + Wo + gate/up + W_down (+ q/k/v) launched separately.
                     CHECK(opencl_launch_count(*fused) - l0 == 2);
                     CHECK(opencl_launch_count(*sep) - s0 == (more ? 5u : 4u));
-                    std::vector<float> xc = read_all(*be[0], *x[0]), xf = read_all(*be[1], *x[1]),
-                                       xs = read_all(*be[2], *x[2]);
+                    std::vector<float> xc = read_all(*be[0], *B[0]->x), xf = read_all(*be[1], *B[1]->x),
+                                       xs = read_all(*be[2], *B[2]->x);
                     CHECK(worst_rel(xf, xs, 1e-3, 1e-3) <= 1.0);
                     CHECK(nmse(xf, xc) <= 2e-4);
                     if (more) {
-                        Buffer *outs[3][3] = {{q[0].get(), k[0].get(), v[0].get()},
-                                              {q[1].get(), k[1].get(), v[1].get()},
-                                              {q[2].get(), k[2].get(), v[2].get()}};
                         for (int i = 0; i < 3; ++i) {
                             INFO("output ", std::string(1, "qkv"[i]));
-                            std::vector<float> c = read_all(*be[0], *outs[0][i]), f = read_all(*be[1], *outs[1][i]),
-                                               s = read_all(*be[2], *outs[2][i]);
+                            std::vector<float> c = read_all(*be[0], B[0]->qkv(i)), f = read_all(*be[1], B[1]->qkv(i)),
+                                               s = read_all(*be[2], B[2]->qkv(i));
                             CHECK(worst_rel(f, s, 1e-3, 1e-3) <= 1.0);
                             // Two int8 inputs upstream of these (h for W_down, then n1(x)).
                             CHECK(nmse(f, c) <= 5e-4);
@@ -139,14 +138,14 @@ TEST_CASE("opencl fused layer tail (one launch) matches separate launches and th
                     }
                     // Keep the three residual streams identical (the CPU one is the float reference of
                     // this layer only): the next layer starts from the fused x everywhere.
-                    for (int b : {0, 2}) be[b]->write(*x[b], xf.data(), xf.size());
+                    for (int b : {0, 2}) be[b]->write(*B[b]->x, xf.data(), xf.size());
                     if (more)
                         for (int b : {0, 2}) {
-                            std::vector<float> qf = read_all(*be[1], *q[1]), kf = read_all(*be[1], *k[1]),
-                                               vf = read_all(*be[1], *v[1]);
-                            be[b]->write(*q[b], qf.data(), qf.size());
-                            be[b]->write(*k[b], kf.data(), kf.size());
-                            be[b]->write(*v[b], vf.data(), vf.size());
+                            std::vector<float> qf = read_all(*be[1], *B[1]->q), kf = read_all(*be[1], *B[1]->k),
+                                               vf = read_all(*be[1], *B[1]->v);
+                            be[b]->write(*B[b]->q, qf.data(), qf.size());
+                            be[b]->write(*B[b]->k, kf.data(), kf.size());
+                            be[b]->write(*B[b]->v, vf.data(), vf.size());
                         }
                 }
             }
@@ -188,17 +187,7 @@ TEST_CASE("opencl attention fused into the layer tail (one launch per layer) mat
     ModelConfig mc;
     mc.head_dim = hd;
     mc.rope_theta = 10000.f;
-    std::vector<float> inv = rope_inv_freq(mc);
-    RopeParams rp;
-    rp.head_dim = hd;
-    rp.n_head = n_head;
-    rp.n_head_kv = n_kv;
-    rp.inv_freq = &inv;
-    AttentionParams ap;
-    ap.n_head = n_head;
-    ap.n_head_kv = n_kv;
-    ap.head_dim = hd;
-    ap.scale = 1.f / std::sqrt((float)hd);
+    const AttnParams par(mc, n_head, n_kv);
     for (const Shape &shape : shapes) {
         INFO("tune: ", std::string(shape.tune));
         std::unique_ptr<Backend> fused = make_tuned(base + shape.tune + ",tail_attn=1");
@@ -209,18 +198,10 @@ TEST_CASE("opencl attention fused into the layer tail (one launch per layer) mat
         for (int l = 0; l < n_layer; ++l)
             layers.push_back(std::make_unique<TailLayer>(be, E, F, Q, KV, shape.mins, seed));
         std::vector<float> x0 = rand_vec((size_t)E, seed++, -2.f, 2.f);
-        std::unique_ptr<Buffer> x[3], att[3], q[3], k[3], v[3], h[3], up[3], xn[3];
+        std::unique_ptr<TailBufs> B[3];
         std::unique_ptr<KvCache> kv[3];
         for (int b = 0; b < 3; ++b) {
-            x[b] = be[b]->alloc(E);
-            be[b]->write(*x[b], x0.data(), x0.size());
-            att[b] = be[b]->alloc(Q);
-            q[b] = be[b]->alloc(Q);
-            k[b] = be[b]->alloc(KV);
-            v[b] = be[b]->alloc(KV);
-            h[b] = be[b]->alloc(F);
-            up[b] = be[b]->alloc(F);
-            xn[b] = be[b]->alloc(E);
+            B[b] = std::make_unique<TailBufs>(*be[b], E, F, Q, KV, x0);
             kv[b] = be[b]->alloc_kv(n_layer, n_pos, KV);
         }
         for (int pos = 0; pos < n_pos; ++pos)
@@ -232,40 +213,39 @@ TEST_CASE("opencl attention fused into the layer tail (one launch per layer) mat
                                              kv0 = rand_vec((size_t)KV, seed++, -2.f, 2.f),
                                              vv = rand_vec((size_t)KV, seed++, -1.f, 1.f);
                     for (int b = 0; b < 3; ++b) {
-                        be[b]->write(*q[b], qv.data(), qv.size());
-                        be[b]->write(*k[b], kv0.data(), kv0.size());
-                        be[b]->write(*v[b], vv.data(), vv.size());
+                        be[b]->write(*B[b]->q, qv.data(), qv.size());
+                        be[b]->write(*B[b]->k, kv0.data(), kv0.size());
+                        be[b]->write(*B[b]->v, vv.data(), vv.size());
                     }
                 }
                 const uint64_t l0 = opencl_launch_count(*fused);
-                for (int b = 0; b < 3; ++b)
-                    be[b]->attention_layer_tail(*x[b], *att[b], *q[b], *k[b], *v[b], *kv[b], l, pos, rp, ap,
+                for (int b = 0; b < 3; ++b) {
+                    TailBufs &t = *B[b];
+                    be[b]->attention_layer_tail(*t.x, *t.att, *t.q, *t.k, *t.v, *kv[b], l, pos, par.rp, par.ap,
                                                 layers[(size_t)l]->refs[b],
-                                                more ? &layers[(size_t)l + 1]->refs[b] : nullptr, *h[b], *up[b],
-                                                *xn[b], 1, eps);
+                                                more ? &layers[(size_t)l + 1]->refs[b] : nullptr, *t.h, *t.up, *t.xn,
+                                                1, eps);
+                }
                 CHECK(opencl_launch_count(*fused) - l0 == 1);
                 // The attention output (float; all earlier K / V rows came through each backend's
                 // own cache), then the residual stream and the next q / k / v.
-                const std::vector<float> ac = read_all(*be[0], *att[0]), af = read_all(*be[1], *att[1]),
-                                         as = read_all(*be[2], *att[2]);
+                const std::vector<float> ac = read_all(*be[0], *B[0]->att), af = read_all(*be[1], *B[1]->att),
+                                         as = read_all(*be[2], *B[2]->att);
                 CHECK(worst_rel(af, ac, 1e-2, 1e-2) <= 1.0);  // half K / V in the device caches
                 CHECK(worst_rel(af, as, 1e-4, 1e-4) <= 1.0);
-                const std::vector<float> xc = read_all(*be[0], *x[0]), xf = read_all(*be[1], *x[1]),
-                                         xs = read_all(*be[2], *x[2]);
+                const std::vector<float> xc = read_all(*be[0], *B[0]->x), xf = read_all(*be[1], *B[1]->x),
+                                         xs = read_all(*be[2], *B[2]->x);
                 CHECK(nmse(xf, xc) <= 2e-4);
                 CHECK(nmse(xf, xs) <= 1e-6);  // the same int8 inputs up to the rounding of att
-                for (int b : {0, 2}) be[b]->write(*x[b], xf.data(), xf.size());
+                for (int b : {0, 2}) be[b]->write(*B[b]->x, xf.data(), xf.size());
                 if (!more) continue;
-                Buffer *outs[3][3] = {{q[0].get(), k[0].get(), v[0].get()},
-                                      {q[1].get(), k[1].get(), v[1].get()},
-                                      {q[2].get(), k[2].get(), v[2].get()}};
                 for (int i = 0; i < 3; ++i) {
                     INFO("output ", std::string(1, "qkv"[i]));
-                    const std::vector<float> c = read_all(*be[0], *outs[0][i]), f = read_all(*be[1], *outs[1][i]),
-                                             sp = read_all(*be[2], *outs[2][i]);
+                    const std::vector<float> c = read_all(*be[0], B[0]->qkv(i)), f = read_all(*be[1], B[1]->qkv(i)),
+                                             sp = read_all(*be[2], B[2]->qkv(i));
                     CHECK(nmse(f, sp) <= 1e-6);
                     CHECK(nmse(f, c) <= 5e-4);
-                    for (int b : {0, 2}) be[b]->write(*outs[b][i], f.data(), f.size());
+                    for (int b : {0, 2}) be[b]->write(B[b]->qkv(i), f.data(), f.size());
                 }
             }
     }

@@ -395,10 +395,11 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
 // Stage A's blocks take the first tickets and wait for nothing; stage 0 waits for its combining
 // blocks (ctr[5], one per head block; ctr[8..] are the head blocks' tickets).
 // The counters are zero between launches: the last claim resets ctr[0], the last block of the
-// last stage ctr[1..5], each head block's last block its ticket. Fixed costs sit on each stage's critical path, so the order of a block is:
-// claim, wait, read x and its residual, the products, the next claim (overlapping the epilogue),
-// the slice sums, stores, publish. Stages 1 and 3 quantize x ⊙ norm weight without waiting for
-// RMS(x) and scale their sums by 1 / RMS(x) at the end (tail_quant_x).
+// last stage ctr[1..5], each head block's last block its ticket. Fixed costs sit on each stage's
+// critical path, so the order of a block is: claim, choose its operands, wait, read x and its
+// residual, the products, the next claim (overlapping the epilogue), the slice sums, stores,
+// publish. Stages 1 and 3 quantize x ⊙ norm weight without waiting for RMS(x) and scale their
+// sums by 1 / RMS(x) at the end (tail_quant_x).
 #if GM_ROWS == 1
 __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
     __global uint *ctr, int4 sl, int4 nb, int n_embd, int n_ff, int q_dim, float eps, __global float *x,
@@ -456,6 +457,29 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             comb = tail_attn(t, q, k, v, kc, vc, inv_freq, att, part_o, part_ml, ctr + 8, (__global uint *)xq0, xd0, ah,
                              ac, scale, (__local half *)xl, (__local half *)dl, al, red, am, sv, sq, &flag);
 #endif
+        // The block's product: matrix A (stage 1: and B, the up projection), its rows and 32-groups;
+        // the item's row and K-slice.
+        const int S = st == 1 ? sl.y : st == 2 ? sl.z : st == 3 ? sl.w : sl.x;
+        const int R = GM_WG / S, lr = lid % R, s = lid / R;
+        __global const uint4 *WA = Wo;
+        __global const half *SA = So, *MA = Mo;
+        int hma = hmo, rows = n_embd, G = q_dim / 32, row = b * R + lr;
+        __global float *y = q;  // stage 3's output (q, k or v)
+        if (st == 1) {
+            WA = Wg; SA = Sg; MA = Mg; hma = hmg; rows = n_ff; G = n_embd / 32;
+        } else if (st == 2) {
+            WA = Wd; SA = Sd; MA = Md; hma = hmd; G = n_ff / 32;
+        } else if (st == 3) {
+            const int bq = (rq + R - 1) / R, bk = (rk + R - 1) / R;
+            WA = Wq; SA = Sq; MA = Mq; hma = hmq; rows = rq; G = n_embd / 32;
+            if (b >= bq + bk) {
+                row -= (bq + bk) * R;
+                WA = Wv; SA = Sv; MA = Mv; hma = hmv; rows = rv; y = v;
+            } else if (b >= bq) {
+                row -= bq * R;
+                WA = Wk; SA = Sk; MA = Mk; hma = hmk; rows = rk; y = k;
+            }
+        }
         if (st < 4 && (st > 0 || nA > 0)) {  // uniform: wait for the previous stage (0: attention's combines)
             if (lid == 0) {
                 const uint need = (uint)(st == 0 ? ah.y * ah.w : st == 1 ? nb.x : st == 2 ? nb.y : nb.z);
@@ -465,10 +489,7 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             }
             barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
         }
-        const int S = st == 1 ? sl.y : st == 2 ? sl.z : st == 3 ? sl.w : sl.x;
-        const int R = GM_WG / S, lr = lid % R, s = lid / R;
         float a = 0.f, c = 0.f;
-        int row = b * R + lr, rows = n_embd;  // stages 1 and 3 change them below
         // The residual of stages 0 and 2, read before the products (its latency hidden by theirs).
         const float xr = (st == 0 || st == 2) && s == 0 && row < rows ? xg_load(x + row) : 0.f;
         // Inputs: stage 0 the quantized attention output (this launch's attention stage or an
@@ -484,29 +505,10 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             for (int i = lid; i < K / 32; i += GM_WG) dl[i] = xg_load4(id + 4 * i);
             barrier(CLK_LOCAL_MEM_FENCE);
         }
-        __global float *y = q;  // stage 3's output (q, k or v)
-        if (st == 0) {
-            gmq_acc_l(Wo, So, Mo, hmo, Wo, So, Mo, hmo, 0, rows, row, R, q_dim / 32, s, S, xl, dl, &a, &c);
-        } else if (st == 1) {
-            rows = n_ff;
-            gmq_acc_l(Wg, Sg, Mg, hmg, Wu, Su, Mu, hmu, 1, rows, row, R, n_embd / 32, s, S, xl, dl, &a, &c);
-        } else if (st == 2) {
-            gmq_acc_l(Wd, Sd, Md, hmd, Wd, Sd, Md, hmd, 0, rows, row, R, n_ff / 32, s, S, xl, dl, &a, &c);
-        } else if (st == 3) {
-            const int bq = (rq + R - 1) / R, bk = (rk + R - 1) / R;
-            __global const uint4 *W = Wq;
-            __global const half *Sc = Sq, *Mc = Mq;
-            int hm = hmq;
-            rows = rq;
-            if (b >= bq + bk) {
-                row -= (bq + bk) * R;
-                W = Wv; Sc = Sv; Mc = Mv; hm = hmv; rows = rv; y = v;
-            } else if (b >= bq) {
-                row -= bq * R;
-                W = Wk; Sc = Sk; Mc = Mk; hm = hmk; rows = rk; y = k;
-            }
-            gmq_acc_l(W, Sc, Mc, hm, W, Sc, Mc, hm, 0, rows, row, R, n_embd / 32, s, S, xl, dl, &a, &c);
-        }
+        if (st == 1)
+            gmq_acc_l(WA, SA, MA, hma, Wu, Su, Mu, hmu, 1, rows, row, R, G, s, S, xl, dl, &a, &c);
+        else if (st < 4)
+            gmq_acc_l(WA, SA, MA, hma, WA, SA, MA, hma, 0, rows, row, R, G, s, S, xl, dl, &a, &c);
         // The next ticket, taken now that this block waits for nothing more: its latency overlaps
         // the block's last steps. (Deadlock-free still: the block holding the smallest unfinished
         // ticket is always being worked on.)

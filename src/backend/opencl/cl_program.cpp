@@ -106,6 +106,10 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // separate; 387.7 with 16-position chunks; llama3.2-1b 1174.7 vs 1180.2): the attention
         // chain (K / V staging, scores, softmax, V, partials, the combine) costs the same inside
         // the launch, ~16 us per layer. Off.
+        // L2 prefetch of weights (PTX prefetch.global.L2: in the product loops, before a block's
+        // wait, the next layer's Wo during attention) measured slower or no better in every form
+        // tried, and one quantizer per normed input instead of one per block slower (76.6 vs 61.0
+        // us per tail): kernels/MALI.md, eighth step.
         t.argmax_wg = 256;  // 128 groups of 256: ~4 logits per item at 128k (7.5 us per token, H200)
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.

@@ -297,15 +297,26 @@ inline float4 rope4(float4 x, float4 y, bool lo, float pos, float4 f) {
 //   no tree); ml[2h] = the head's max, ml[2h + 1] = its sum, for reading after a later barrier.
 inline void attn_stage_kv(__global const half *kc, __global const half *vc, long kvo, int kv_dim, int len,
                           int head_dim, int chunk, int skip, __local half *ks, __local half *vs, int lid, int wg) {
-    const int pieces = head_dim / 8;
-    for (int i = lid; i < len * pieces; i += wg) {
-        const int j = i / pieces, pc = i % pieces;
-        if (j == skip) continue;
-        __global const half *kr = kc + kvo + (long)j * kv_dim + 8 * pc;
-        __global const half *vr = vc + kvo + (long)j * kv_dim + 8 * pc;
-        vstore_half4(vload_half4(0, kr), 2 * pc * chunk + j, ks);
-        vstore_half4(vload_half4(1, kr), (2 * pc + 1) * chunk + j, ks);
-        vstore_half8(vload_half8(0, vr), 0, vs + j * head_dim + 8 * pc);
+    const int pieces = head_dim / 8, n = len * pieces;
+    // ATTN_SB pieces per item in flight (raw 16-byte copies: no conversion), their loads issued
+    // before any store: one memory round trip per ATTN_SB pieces, not per piece.
+    for (int i0 = lid; i0 < n; i0 += ATTN_SB * wg) {
+        uint4 kp[ATTN_SB], vp[ATTN_SB];
+        for (int u = 0; u < ATTN_SB; ++u) {
+            const int i = i0 + u * wg, j = i / pieces, pc = i % pieces;
+            kp[u] = vp[u] = (uint4)(0u);
+            if (i < n && j != skip) {  // (row skip: this launch writes it)
+                kp[u] = *(__global const uint4 *)(kc + kvo + (long)j * kv_dim + 8 * pc);
+                vp[u] = *(__global const uint4 *)(vc + kvo + (long)j * kv_dim + 8 * pc);
+            }
+        }
+        for (int u = 0; u < ATTN_SB; ++u) {
+            const int i = i0 + u * wg, j = i / pieces, pc = i % pieces;
+            if (i >= n || j == skip) continue;
+            ((__local uint2 *)ks)[2 * pc * chunk + j] = kp[u].xy;
+            ((__local uint2 *)ks)[(2 * pc + 1) * chunk + j] = kp[u].zw;
+            *(__local uint4 *)(vs + j * head_dim + 8 * pc) = vp[u];
+        }
     }
 }
 inline void attn_new_kv(__global const float *kf, __global const float *vf, __global half *kc, __global half *vc,

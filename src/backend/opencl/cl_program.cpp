@@ -109,7 +109,8 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // L2 prefetch of weights (PTX prefetch.global.L2: in the product loops, before a block's
         // wait, the next layer's Wo during attention) measured slower or no better in every form
         // tried, and one quantizer per normed input instead of one per block slower (76.6 vs 61.0
-        // us per tail): kernels/MALI.md, eighth step.
+        // us per tail): kernels/MALI.md, eighth step. attn_dec staging 4 K / V pieces per item per
+        // round trip (attn_sb 4; 8: 406.2): 408.6 / 407.4 vs 392.2 tok/s (attn_sb 1), 14.8 us per layer.
         t.argmax_wg = 256;  // 128 groups of 256: ~4 logits per item at 128k (7.5 us per token, H200)
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
@@ -167,6 +168,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "attn_dec_chunks" && v >= 0) t.attn_dec_chunks = v;
                 else if (k == "attn_vb" && v > 0 && v <= 32) t.attn_vb = v;
                 else if (k == "attn_qb" && (v == 1 || v == 2 || v == 4 || v == 8)) t.attn_qb = v;
+                else if (k == "attn_sb" && v >= 1 && v <= 8) t.attn_sb = v;
                 else if (k == "attn_rope") t.attn_rope = v != 0;
                 else if (k == "fuse_tail") t.fuse_tail = v != 0;
                 else if (k == "tail_wpc" && v > 0 && v <= 64) t.tail_wpc = v;

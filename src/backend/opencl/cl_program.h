@@ -48,6 +48,7 @@ struct Tuning {
     int attn_dec_chunks = 0; // attn_dec: at most this many chunks (longer ones past that); 0: no cap
     int attn_vb = 8;        // attn_dec with attn_fuse: chunk partials loaded per step per item
     int attn_qb = 8;        // attn_dec: query heads per work-group (1, 2, 4 or 8; ATTN_QB)
+    int attn_sb = 4;        // attn_dec / tail_attn: K / V pieces per item whose loads go out together (ATTN_SB)
     // attn_dec combines its chunks itself (the last work-group to take a ticket), no attn_reduce
     // launch. On for NVIDIA, where the partials are read with L2 loads (16.6 us vs 12.3 + 6.9 us
     // for attn_dec + attn_reduce_q per layer on the H100); elsewhere they cross work-groups through

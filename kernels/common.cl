@@ -88,6 +88,48 @@ inline float elem_f32(__global const float *W, long row, int k, int K) { return 
 // combine max and sums through am / sv / sq (one float / int per item). Uniform control flow;
 // items with ok == 0 take part in the barriers only. qa_quant8: global destination, qa_quant8_l:
 // __local.
+#if QA_SHFL  // NVIDIA (DOT_IMPL 3): the four items of a group are four lanes of one warp
+inline float shfl_xor_f(float v, int m) {
+    float r;
+    asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(r) : "f"(v), "r"(m));
+    return r;
+}
+inline int shfl_xor_i(int v, int m) {
+    int r;
+    asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(r) : "r"(v), "r"(m));
+    return r;
+}
+// The same values as below, combined by butterfly shuffles (every lane of the warp takes part:
+// uniform control flow). One barrier, after the stores, keeps the contract that the group's
+// outputs are in place on return; am / sv / sq are unused.
+#define QA_QUANT8(NAME, AS)                                                                        \
+inline void NAME(float4 a, float4 b, bool ok, int lid, int g, int j, AS uint *xq_t, AS float4 *xd_t, \
+                 __local float *am, __local float *sv, __local int *sq) {                          \
+    if (!ok) a = b = (float4)(0.f);                                                                \
+    const float4 fa = fmax(fabs(a), fabs(b)), s4 = a + b;                                          \
+    float amax = fmax(fmax(fa.x, fa.y), fmax(fa.z, fa.w)), sm = (s4.x + s4.y) + (s4.z + s4.w);     \
+    amax = fmax(amax, shfl_xor_f(amax, 1));                                                        \
+    amax = fmax(amax, shfl_xor_f(amax, 2));                                                        \
+    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;                                    \
+    const char4 lo = convert_char4_sat_rte((float4)(a.x, a.z, b.x, b.z) * id);                     \
+    const char4 hi = convert_char4_sat_rte((float4)(a.y, a.w, b.y, b.w) * id);                     \
+    const int4 q4 = convert_int4(lo) + convert_int4(hi);                                           \
+    int qs = q4.x + q4.y + q4.z + q4.w;                                                            \
+    const float s1 = shfl_xor_f(sm, 1);                                                            \
+    const int q1 = shfl_xor_i(qs, 1);                                                              \
+    /* (v0 + v1) + (v2 + v3) as below: lanes 0 / 1 of the pair order the pair sum the same way */ \
+    const float p = (lid & 1) ? s1 + sm : sm + s1;                                                 \
+    const float p2 = shfl_xor_f(p, 2);                                                             \
+    qs += q1;                                                                                      \
+    qs += shfl_xor_i(qs, 2);                                                                       \
+    if (ok) {                                                                                      \
+        xq_t[g * 8 + j] = as_uint(lo);                                                             \
+        xq_t[g * 8 + 4 + j] = as_uint(hi);                                                         \
+        if (j == 0) xd_t[g] = (float4)(d, p + p2, (float)qs, 0.f);                                 \
+    }                                                                                              \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
+}
+#else
 #define QA_QUANT8(NAME, AS)                                                                        \
 inline void NAME(float4 a, float4 b, bool ok, int lid, int g, int j, AS uint *xq_t, AS float4 *xd_t, \
                  __local float *am, __local float *sv, __local int *sq) {                          \
@@ -114,6 +156,7 @@ inline void NAME(float4 a, float4 b, bool ok, int lid, int g, int j, AS uint *xq
     }                                                                                              \
     barrier(CLK_LOCAL_MEM_FENCE); /* am, sv, sq reusable */                                        \
 }
+#endif
 QA_QUANT8(qa_quant8, __global)
 QA_QUANT8(qa_quant8_l, __local)
 

@@ -173,6 +173,10 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "fuse_tail") t.fuse_tail = v != 0;
                 else if (k == "tail_wpc" && v > 0 && v <= 64) t.tail_wpc = v;
                 else if (k == "tail_attn") t.tail_attn = v != 0;
+                else if (k == "tail_s0" && (v == 0 || pow2(v))) t.tail_s0 = v;
+                else if (k == "tail_s2" && (v == 0 || pow2(v))) t.tail_s2 = v;
+                else if (k == "tail_s3" && (v == 0 || pow2(v))) t.tail_s3 = v;
+                else if (k == "qa_shfl") t.qa_shfl = v != 0;
                 else if (k == "dot" && v >= 0 && v <= 3) t.dot = v;
                 else if (k == "argmax_wg" && pow2(v) && v <= 1024) t.argmax_wg = v;
                 else if (k == "argmax_groups" && v > 0 && v <= 4096) t.argmax_groups = v;

@@ -63,6 +63,11 @@ struct Tuning {
     // ... with the layer's attention (RoPE, KV store, attention, the chunk combine) as its first
     // stage (qa.cl tail_attn): one launch per layer.
     bool tail_attn = false;
+    // K-slices of the tail's stages 0 (Wo), 2 (W_down) and 3 (next q / k / v); 0: gm_shape's.
+    int tail_s0 = 0, tail_s2 = 0, tail_s3 = 0;
+    // NVIDIA (dot 3): the 32-group quantizer combines its four items through warp shuffles, not
+    // __local and barriers (QA_SHFL).
+    bool qa_shfl = false;
     // Greedy selection (sample.cl argmax): at most argmax_groups work-groups of argmax_wg items
     // (a power of two), the last to finish combining the others' results.
     int argmax_wg = 128;

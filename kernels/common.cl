@@ -338,30 +338,36 @@ inline float4 rope4(float4 x, float4 y, bool lo, float pos, float4 f) {
 // attn_softmax: the softmax numerators in place, wg / ATTN_QB items per head; each item reads its
 //   head's partial maxima / sums back from red / red2 (wg floats each; one barrier per quantity,
 //   no tree); ml[2h] = the head's max, ml[2h + 1] = its sum, for reading after a later barrier.
-inline void attn_stage_kv(__global const half *kc, __global const half *vc, long kvo, int kv_dim, int len,
-                          int head_dim, int chunk, int skip, __local half *ks, __local half *vs, int lid, int wg) {
-    const int pieces = head_dim / 8, n = len * pieces;
-    // ATTN_SB pieces per item in flight (raw 16-byte copies: no conversion), their loads issued
-    // before any store: one memory round trip per ATTN_SB pieces, not per piece.
-    for (int i0 = lid; i0 < n; i0 += ATTN_SB * wg) {
-        uint4 kp[ATTN_SB], vp[ATTN_SB];
-        for (int u = 0; u < ATTN_SB; ++u) {
-            const int i = i0 + u * wg, j = i / pieces, pc = i % pieces;
-            kp[u] = vp[u] = (uint4)(0u);
-            if (i < n && j != skip) {  // (row skip: this launch writes it)
-                kp[u] = *(__global const uint4 *)(kc + kvo + (long)j * kv_dim + 8 * pc);
-                vp[u] = *(__global const uint4 *)(vc + kvo + (long)j * kv_dim + 8 * pc);
-            }
-        }
-        for (int u = 0; u < ATTN_SB; ++u) {
-            const int i = i0 + u * wg, j = i / pieces, pc = i % pieces;
-            if (i >= n || j == skip) continue;
-            ((__local uint2 *)ks)[2 * pc * chunk + j] = kp[u].xy;
-            ((__local uint2 *)ks)[(2 * pc + 1) * chunk + j] = kp[u].zw;
-            *(__local uint4 *)(vs + j * head_dim + 8 * pc) = vp[u];
-        }
-    }
+#define ATTN_STAGE_KV(NAME, SB)                                                                     \
+inline void NAME(__global const half *kc, __global const half *vc, long kvo, int kv_dim, int len,   \
+                 int head_dim, int chunk, int skip, __local half *ks, __local half *vs, int lid,    \
+                 int wg) {                                                                          \
+    const int pieces = head_dim / 8, n = len * pieces;                                              \
+    /* SB pieces per item in flight (raw 16-byte copies: no conversion), their loads issued */      \
+    /* before any store: one memory round trip per SB pieces, not per piece. */                     \
+    for (int i0 = lid; i0 < n; i0 += SB * wg) {                                                     \
+        uint4 kp[SB], vp[SB];                                                                       \
+        for (int u = 0; u < SB; ++u) {                                                              \
+            const int i = i0 + u * wg, j = i / pieces, pc = i % pieces;                             \
+            kp[u] = vp[u] = (uint4)(0u);                                                            \
+            if (i < n && j != skip) {  /* (row skip: this launch writes it) */                      \
+                kp[u] = *(__global const uint4 *)(kc + kvo + (long)j * kv_dim + 8 * pc);            \
+                vp[u] = *(__global const uint4 *)(vc + kvo + (long)j * kv_dim + 8 * pc);            \
+            }                                                                                       \
+        }                                                                                           \
+        for (int u = 0; u < SB; ++u) {                                                              \
+            const int i = i0 + u * wg, j = i / pieces, pc = i % pieces;                             \
+            if (i >= n || j == skip) continue;                                                      \
+            ((__local uint2 *)ks)[2 * pc * chunk + j] = kp[u].xy;                                   \
+            ((__local uint2 *)ks)[(2 * pc + 1) * chunk + j] = kp[u].zw;                             \
+            *(__local uint4 *)(vs + j * head_dim + 8 * pc) = vp[u];                                 \
+        }                                                                                           \
+    }                                                                                               \
 }
+// attn_dec: ATTN_SB pieces in flight; layer_tail_q4's attention stage TAIL_SB (its registers are
+// the whole launch's: more than 64 halve the work-groups per SM on an H200).
+ATTN_STAGE_KV(attn_stage_kv, ATTN_SB)
+ATTN_STAGE_KV(tail_stage_kv, TAIL_SB)
 inline void attn_new_kv(__global const float *kf, __global const float *vf, __global half *kc, __global half *vc,
                         bool writer, int jn, int pos, __global const float *inv_freq, int head_dim, int chunk,
                         __local half *ks, __local half *vs, int lid, int wg) {

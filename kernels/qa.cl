@@ -244,7 +244,9 @@ inline float tail_quant_x(__global const float *x, __global const float *nw, int
 // block 0 of its kv head) stores them in the cache; scores, softmax numerators and V sums over
 // __local; the chunk's partial (m, l, o) goes out through xg_*. The last block of a head block to
 // take its ticket combines the n_chunks partials, writes the float output and quantizes it for
-// stage 0 (Wo; quant_act's layout in yq / yd). Returns whether this block combined.
+// stage 0 (Wo; quant_act's layout in yq / yd). Returns whether this block combined. wneed > 0 (the
+// attention-last order): q / k / v are this launch's stage 3 outputs; the block stages the chunk's
+// cached K / V first, then waits for *wctr >= wneed (stage 3 done).
 // ah = (n_head, n_head_kv, head_dim, n_qblk); ac = (pos, chunk, n_chunks, blocks). __local:
 // ks / vs chunk * head_dim halfs each (later the V-slice sums and the combine's slots: 32 * GM_WG
 // bytes in ks, the quantized output: 16 * GM_WG bytes in vs), al ATTN_QB * (head_dim + chunk) + 2
@@ -256,7 +258,7 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
                       __global half *kc, __global half *vc, __global const float *inv_freq, __global float *out,
                       __global float *part_o, __global float *part_ml, __global uint *tickets,
                       __global uint *yq, __global float4 *yd, int4 ah, int4 ac, float scale,
-                      __local half *ks, __local half *vs, __local float *al, __local float *red,
+                      __global const uint *wctr, uint wneed, __local half *ks, __local half *vs, __local float *al, __local float *red,
                       __local float *am, __local float *sv, __local int *sq, __local int *flag) {
     const int lid = get_local_id(0);
     const int n_head = ah.x, n_head_kv = ah.y, head_dim = ah.z, n_qblk = ah.w;
@@ -268,8 +270,16 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
     const bool has_new = pos >= start && pos < start + len;
     __local float *qs = al, *sc = al + ATTN_QB * head_dim, *ml = sc + ATTN_QB * chunk;
     // The chunk's K and V; the new position's row is this launch's to write (below), not read.
-    attn_stage_kv(kc, vc, (long)start * kv_dim + kvh * head_dim, kv_dim, len, head_dim, chunk,
+    tail_stage_kv(kc, vc, (long)start * kv_dim + kvh * head_dim, kv_dim, len, head_dim, chunk,
                   has_new ? pos - start : -1, ks, vs, lid, GM_WG);
+    if (wneed > 0) {  // uniform: q / k / v come from this launch's stage 3 (the attention-last order)
+        if (lid == 0) {
+            while (xg_load_u(wctr) < wneed) {
+            }
+            GLOBAL_RELEASE();
+        }
+        barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
+    }
     // The queries, rotated and scaled: item -> 4 dims of one head.
     __global const float *qt = q + (long)h0 * head_dim;
     for (int i = lid; i < nh * lanes; i += GM_WG) {
@@ -393,9 +403,13 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
 // look-back scans; it needs a running work-group to keep running, as GPUs do). Four launches
 // become one, and a stage's blocks start as soon as the previous stage ends.
 // Stage A's blocks take the first tickets and wait for nothing; stage 0 waits for its combining
-// blocks (ctr[5], one per head block; ctr[8..] are the head blocks' tickets).
+// blocks (ctr[5], one per head block; ctr[8..] are the head blocks' tickets). attn_last: stage A
+// is instead the next layer's attention, after stage 3 (tickets nP..; q / k / v from stage 3, the
+// next layer's cache, its output quantized into xq1 / xd1 for the next launch's stage 0): its
+// blocks stage their cached K / V while stage 3 runs, then wait for it; stage 0 waits for nothing.
 // The counters are zero between launches: the last claim resets ctr[0], the last block of the
-// last stage ctr[1..5], each head block's last block its ticket. Fixed costs sit on each stage's
+// last stage (attn_last: the last combining block) ctr[1..5], each head block's last block its
+// ticket. Fixed costs sit on each stage's
 // critical path, so the order of a block is: claim, choose its operands, wait, read x and its
 // residual, the products, the next claim (overlapping the epilogue), the slice sums, stores,
 // publish. Stages 1 and 3 quantize x ⊙ norm weight without waiting for RMS(x) and scale their
@@ -415,13 +429,15 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
     __global const half *Mv, int hmv, int rv, __global float *v, __global const float *n1,
     __global half *kc, __global half *vc, __global const float *inv_freq, __global float *att,
     __global float *part_o, __global float *part_ml, int4 ah, int4 ac, float scale,
+    __global uint4 *xq1, __global float4 *xd1, int attn_last,
     __local uint4 *xl, __local float4 *dl, __local float *al) {
     __local float red[2 * GM_WG];
     __local float scr[QA_SCR(GM_WG)], am[GM_WG], sv[GM_WG];
     __local int sq[GM_WG];
     __local int claim, flag;
     const int lid = get_local_id(0);
-    const int nA = ac.w, total = nA + nb.x + nb.y + nb.z + nb.w, last = nb.w > 0 ? 3 : 2;
+    const int nA = ac.w, nP = nb.x + nb.y + nb.z + nb.w, total = nA + nP, last = nb.w > 0 ? 3 : 2;
+    const int a0 = attn_last ? nP : 0;  // the attention stage's first ticket
     if (lid == 0) claim = (int)atomic_inc(ctr);
     for (;;) {
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -434,9 +450,9 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
         // Stage A (4 here): an attention block; the combining ones count in ctr[5]. (One linear
         // sequence of uniform sections rather than an if / else: PoCL 3.1's kernel compiler breaks
         // the launch's memory with the barriers of both halves of an if / else in this loop.)
-        int st = 4, b = t;
-        if (t >= nA) {
-            b -= nA;
+        int st = 4, b = t - a0;
+        if (t < a0 || t >= a0 + nA) {
+            b = t - (attn_last ? 0 : nA);
             st = 0;
             if (b >= nb.x) {
                 b -= nb.x;
@@ -454,8 +470,9 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
         bool comb = false;
 #if TAIL_ATTN  // (compiled in only where used: PoCL 3.1 miscompiles the launch with it, see MALI.md)
         if (st == 4)
-            comb = tail_attn(t, q, k, v, kc, vc, inv_freq, att, part_o, part_ml, ctr + 8, (__global uint *)xq0, xd0, ah,
-                             ac, scale, (__local half *)xl, (__local half *)dl, al, red, am, sv, sq, &flag);
+            comb = tail_attn(b, q, k, v, kc, vc, inv_freq, att, part_o, part_ml, ctr + 8, (__global uint *)xq1, xd1, ah,
+                             ac, scale, ctr + 4, attn_last ? (uint)nb.w : 0u, (__local half *)xl, (__local half *)dl, al,
+                             red, am, sv, sq, &flag);
 #endif
         // The block's product: matrix A (stage 1: and B, the up projection), its rows and 32-groups;
         // the item's row and K-slice.
@@ -480,7 +497,7 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
                 WA = Wk; SA = Sk; MA = Mk; hma = hmk; rows = rk; y = k;
             }
         }
-        if (st < 4 && (st > 0 || nA > 0)) {  // uniform: wait for the previous stage (0: attention's combines)
+        if (st < 4 && (st > 0 || (nA > 0 && !attn_last))) {  // uniform: wait for the previous stage (0: attention's combines)
             if (lid == 0) {
                 const uint need = (uint)(st == 0 ? ah.y * ah.w : st == 1 ? nb.x : st == 2 ? nb.y : nb.z);
                 while (xg_load_u(ctr + (st == 0 ? 5 : st)) < need) {  // a load, not an atomic: less contention
@@ -563,7 +580,7 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
                 GLOBAL_RELEASE();
                 const uint done = atomic_inc(ctr + cnt);
                 const int nl = last == 3 ? nb.w : nb.z;
-                if (cnt == 1 + last && done == (uint)nl - 1)
+                if (attn_last ? cnt == 5 && done == (uint)(ah.y * ah.w) - 1 : cnt == 1 + last && done == (uint)nl - 1)
                     for (int i = 1; i <= 5; ++i) atomic_xchg(ctr + i, 0u);
             }
             claim = (int)next;

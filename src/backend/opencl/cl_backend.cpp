@@ -90,7 +90,11 @@ ClBackend::~ClBackend() {
     for (auto &e : events_) clReleaseEvent(e.second);
     // Buffers must go before the context: release members explicitly.
     dummy_ = Mem(); tile_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); xalign_ = Mem(); part_o_ = Mem();
-    part_ml_ = Mem(); tickets_ = Mem(); argmax_ = Mem(); inv_freq_ = Mem(); qa_q_[0] = Mem(); qa_q_[1] = Mem(); qa_d_[0] = Mem(); qa_d_[1] = Mem();
+    part_ml_ = Mem(); tickets_ = Mem(); argmax_ = Mem(); inv_freq_ = Mem();
+    for (int i = 0; i < 3; ++i) {
+        qa_q_[i] = Mem();
+        qa_d_[i] = Mem();
+    }
     for (auto &k : kernels_) clReleaseKernel(k.second);
     for (cl_program p : programs_) clReleaseProgram(p);
     if (queue_) clReleaseCommandQueue(queue_);
@@ -104,12 +108,12 @@ void ClBackend::build_programs() {
             "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
             "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n#define GM_ROWS %d\n"
             "#define QA_WG %d\n#define DOT_IMPL %d\n#define ATTN_DWG %d\n#define ATTN_QB %d\n#define ATTN_DCHUNK %d\n#define ATTN_VB %d\n"
-            "#define ATTN_KV %d\n#define ARGMAX_WG %d\n#define TAIL_ATTN %d\n#define ATTN_SB %d\n#define QA_SHFL %d\n",
+            "#define ATTN_KV %d\n#define ARGMAX_WG %d\n#define TAIL_ATTN %d\n#define ATTN_SB %d\n#define QA_SHFL %d\n#define TAIL_SB %d\n",
             tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg,
             tune_.attn_max_chunk, tune_.norm_wg, tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll, tune_.gm_rows,
             tune_.qa_wg, tune_.dot, tune_.attn_dwg, tune_.attn_qb, kAttnDecChunk, tune_.attn_vb,
             std::max(attn_kv_, 2048), tune_.argmax_wg, tune_.tail_attn ? 1 : 0, tune_.attn_sb,
-            tune_.qa_shfl && tune_.dot == 3 ? 1 : 0);
+            tune_.qa_shfl && tune_.dot == 3 ? 1 : 0, tune_.tail_sb);
     };
     make_defines();
     const std::string common = kernel_source("common.cl");

@@ -171,6 +171,7 @@ private:
         int layer, pos0;
         const RopeParams *rp;
         const AttentionParams *ap;
+        bool last = false;  // the next layer's attention as the last stage (tail_attn 2), else the first
     };
     // layer_tail as one layer_tail_q4 launch (one token), with ta also the layer's attention
     // (RoPE, KV store, attention into att) as its first stage; false when the shapes or formats do
@@ -214,17 +215,27 @@ private:
     Mem argmax_;                           // argmax's state (sample.cl): ticket (kept zero), result, pairs
     std::vector<float> inv_freq_host_;
     // int8 activations and their per-group (d, Σv, Σq): set 0 written by quant_act, set 1 by the
-    // fused producers (gmq_swiglu_q4, attn_dec, attn_reduce_q), which read set 0; qa_cur_ is the set the
-    // products read. qa_pending_: a producer's quantized output not yet claimed by a product.
-    Mem qa_q_[2], qa_d_[2];
-    size_t qa_q_cap_[2] = {0, 0}, qa_d_cap_[2] = {0, 0};
+    // fused producers (gmq_swiglu_q4, attn_dec, attn_reduce_q), which read set 0, sets 1 and 2 in
+    // turn by the layer tail's attention-last stage (its stage 0 reads the other); qa_cur_ is the
+    // set the products read. qa_pending_: a producer's quantized output not yet claimed by a product.
+    Mem qa_q_[3], qa_d_[3];
+    size_t qa_q_cap_[3] = {0, 0, 0}, qa_d_cap_[3] = {0, 0, 0};
     int qa_cur_ = 0;
     struct QaPending {
         cl_mem buf = nullptr;  // the float buffer whose contents set 1 holds, quantized
         size_t off = 0;
         int n = 0, K = 0;
         uint64_t mods = 0;     // mods_ right after the producer: valid while nothing else ran
+        int set = 1;           // the qa set it is in
     } qa_pending_;
+    // The attention a layer tail launch ran ahead for the next layer (tail_attn 2): valid while
+    // nothing else ran (mods) and the next call names the same layer, position, cache and buffers.
+    struct AttnAhead {
+        const KvCache *cache = nullptr;
+        int layer = -1, pos0 = -1;
+        cl_mem att = nullptr, q = nullptr;
+        uint64_t mods = 0;
+    } ahead_;
     uint64_t mods_ = 0;  // enqueued commands that write device memory (launches, copies, writes)
     Mem inv_freq_;
 };

@@ -99,7 +99,7 @@ void ClBackend::quant_act(const Buffer &x, size_t x_off, int n, int K, const Wei
     const QaPending p = qa_pending_;
     qa_pending_ = QaPending();
     if (!norm && p.buf == mem_of(x) && p.off == x_off && p.n == n && p.K == K && p.mods == mods_) {
-        qa_cur_ = 1;  // the producer of x quantized it already
+        qa_cur_ = p.set;  // the producer of x quantized it already
         return;
     }
     ensure_qa(0, n, K);
@@ -122,6 +122,7 @@ void ClBackend::set_qa_pending(const Buffer &x, size_t off, int n, int K) {
     qa_pending_.n = n;
     qa_pending_.K = K;
     qa_pending_.mods = mods_;
+    qa_pending_.set = 1;
 }
 
 void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
@@ -383,9 +384,28 @@ void ClBackend::attention_layer_tail(Buffer &x, Buffer &att, Buffer &q, Buffer &
                                      int n, float eps) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n <= 0) return;
-    if (n == 1 && tune_.tail_attn) {
+    const AttnAhead ah = ahead_;
+    ahead_ = AttnAhead();
+    if (n == 1 && tune_.tail_attn == 1) {
         const TailAttn ta{&cache, layer, pos0, &rp, &ap};
         if (try_layer_tail(x, att, L, next, q, k, v, eps, &ta)) return;
+    }
+    if (n == 1 && tune_.tail_attn == 2) {
+        // This layer's attention unless the previous launch ran it (its output is then in att and,
+        // quantized, in the qa set qa_pending_ names); then the tail with the next layer's attention
+        // as its last stage.
+        if (!(ah.mods == mods_ && ah.cache == &cache && ah.layer == layer && ah.pos0 == pos0 && ah.att == mem_of(att) &&
+              ah.q == mem_of(q)))
+            rope_attention(att, q, k, v, cache, layer, pos0, n, rp, ap);
+        const bool more = next && layer + 1 < static_cast<const ClKv &>(cache).n_layer;
+        TailAttn ta{&cache, layer + 1, pos0, &rp, &ap};
+        ta.last = true;
+        if (try_layer_tail(x, att, L, next, q, k, v, eps, more ? &ta : nullptr)) {
+            if (more) ahead_ = AttnAhead{&cache, layer + 1, pos0, mem_of(att), mem_of(q), mods_};
+            return;
+        }
+        Backend::layer_tail(x, att, L, next, q, k, v, h, up, xn, n, eps);
+        return;
     }
     Backend::attention_layer_tail(x, att, q, k, v, cache, layer, pos0, rp, ap, L, next, h, up, xn, n, eps);
 }
@@ -452,19 +472,29 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
     need(!next || (q.n_floats >= (size_t)rq && k.n_floats >= (size_t)rk && v.n_floats >= (size_t)rv),
          "layer_tail q/k/v shapes");
 
+    if (ta && ta->last && !next) return false;  // the last stage reads the next q / k / v of stage 3
     const int hblocks = ta ? ta->ap->n_head_kv * n_qblk : 0;
-    cl_mem xq0, xd0;
-    if (ta) {  // the attention stage quantizes its output into set 1 for stage 0
+    cl_mem xq0, xd0, xq1 = dummy_.m, xd1 = dummy_.m;
+    int out_set = -1;
+    if (ta && !ta->last) {  // the attention stage quantizes its output into set 1 for stage 0
         ensure_qa(1, 1, (int)Q);
         qa_pending_ = QaPending();
-        xq0 = qa_q_[1].m;
-        xd0 = qa_d_[1].m;
-        ensure(part_o_, part_o_cap_, (size_t)ta->ap->n_head * n_chunks * hd * 4);
-        ensure(part_ml_, part_ml_cap_, (size_t)ta->ap->n_head * n_chunks * 2 * 4);
+        xq0 = xq1 = qa_q_[1].m;
+        xd0 = xd1 = qa_d_[1].m;
     } else {
         quant_act(att, 0, 1, (int)Q, nullptr, 0.f);  // nothing to do when attn_dec quantized att
         xq0 = qa_q_[qa_cur_].m;
         xd0 = qa_d_[qa_cur_].m;
+        if (ta) {  // the next layer's attention output, quantized into the set stage 0 does not read
+            out_set = qa_cur_ == 2 ? 1 : 2;
+            ensure_qa(out_set, 1, (int)Q);
+            xq1 = qa_q_[out_set].m;
+            xd1 = qa_d_[out_set].m;
+        }
+    }
+    if (ta) {
+        ensure(part_o_, part_o_cap_, (size_t)ta->ap->n_head * n_chunks * hd * 4);
+        ensure(part_ml_, part_ml_cap_, (size_t)ta->ap->n_head * n_chunks * 2 * 4);
     }
     ensure(tail_hq_, tail_hq_cap_, (size_t)F);
     ensure(tail_hd_, tail_hd_cap_, (size_t)F / 32 * 16);
@@ -498,17 +528,22 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
         const cl_int4 ah = {{(cl_int)ap.n_head, (cl_int)ap.n_head_kv, (cl_int)hd, (cl_int)n_qblk}};
         const cl_int4 ac = {{(cl_int)ta->pos0, (cl_int)chunk, (cl_int)n_chunks, n_attn}};
         args_from(kk, 48, kv.k[ta->layer].m, kv.v[ta->layer].m, inv_freq_buffer(*ta->rp->inv_freq), mem_of(att),
-                  part_o_.m, part_ml_.m, ah, ac, (cl_float)ap.scale);
+                  part_o_.m, part_ml_.m, ah, ac, (cl_float)ap.scale, xq1, xd1, (cl_int)ta->last);
     } else {
         const cl_int4 zero = {{0, 0, 0, 0}};
-        args_from(kk, 48, dummy_.m, dummy_.m, dummy_.m, dummy_.m, dummy_.m, dummy_.m, zero, zero, 0.f);
+        args_from(kk, 48, dummy_.m, dummy_.m, dummy_.m, dummy_.m, dummy_.m, dummy_.m, zero, zero, 0.f, xq1, xd1,
+                  (cl_int)0);
     }
-    local_args(kk, 57, xl_bytes, dl_bytes);
-    check(clSetKernelArg(kk, 59, al_bytes, nullptr), "clSetKernelArg(local)");
+    local_args(kk, 60, xl_bytes, dl_bytes);
+    check(clSetKernelArg(kk, 62, al_bytes, nullptr), "clSetKernelArg(local)");
     const size_t total = (size_t)n_attn + (size_t)(nb.s[0] + nb.s[1] + nb.s[2] + nb.s[3]);
     const size_t groups = std::min(total, (size_t)compute_units_ * (size_t)tune_.tail_wpc);
     size_t gws = groups * (size_t)tune_.gm_wg, lws = (size_t)tune_.gm_wg;
     launch("layer_tail_q4", kk, 1, &gws, &lws);
+    if (out_set > 0) {  // att (the next layer's) is quantized in out_set already
+        set_qa_pending(att, 0, 1, (int)Q);
+        qa_pending_.set = out_set;
+    }
     return true;
 }
 

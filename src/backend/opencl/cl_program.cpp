@@ -111,6 +111,21 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // tried, and one quantizer per normed input instead of one per block slower (76.6 vs 61.0
         // us per tail): kernels/MALI.md, eighth step. attn_dec staging 4 K / V pieces per item per
         // round trip (attn_sb 4; 8: 406.2): 408.6 / 407.4 vs 392.2 tok/s (attn_sb 1), 14.8 us per layer.
+        // Tail stages 0 (Wo) and 2 (W_down) as 8-row blocks of 32 K-slices (512 blocks for 4096 rows:
+        // the ~528 resident work-groups all busy; gm_shape's 16 x 16 gave 256): H200, medians of 3,
+        // one call: 433.2 / 435.4 tok/s vs 404.1 (W_down alone 429.2 / 424.2, Wo alone 412.8), tail
+        // 55.2 vs 60.9 us; llama3.2-1b 1303.1 vs 1172.7. 64 slices (4-row blocks, two waves): 385.9;
+        // stage 3 with 32 (768 blocks): 378.9, with 8: 422.0 vs 437.4.
+        t.tail_s0 = 32;
+        t.tail_s2 = 32;
+        // The 32-group quantizer through warp shuffles (QA_SHFL): 430.0 / 435.4 vs 429.2 / 433.2 tok/s
+        // (same calls), tail 60.2 vs 60.9 us: within noise, never slower.
+        t.qa_shfl = true;
+        // tail_attn=2 (the next layer's attention as the tail's last stage, its K / V staged during
+        // the products: 38 launches per token): llama3-8b 427.2 / 419.6 vs 436.6 / 433.6 tok/s (the
+        // tail then takes 69.2 us, as tail + attn_dec apart), llama3.2-1b 1284.5 vs 1213.8 (host-bound:
+        // fewer launches). Off: the 8B is the target. (tail_sb 2 keeps the launch at 64 registers;
+        // with 4 it took 127 and ran at 322 tok/s.)
         t.argmax_wg = 256;  // 128 groups of 256: ~4 logits per item at 128k (7.5 us per token, H200)
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
@@ -169,10 +184,11 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "attn_vb" && v > 0 && v <= 32) t.attn_vb = v;
                 else if (k == "attn_qb" && (v == 1 || v == 2 || v == 4 || v == 8)) t.attn_qb = v;
                 else if (k == "attn_sb" && v >= 1 && v <= 8) t.attn_sb = v;
+                else if (k == "tail_sb" && v >= 1 && v <= 8) t.tail_sb = v;
                 else if (k == "attn_rope") t.attn_rope = v != 0;
                 else if (k == "fuse_tail") t.fuse_tail = v != 0;
                 else if (k == "tail_wpc" && v > 0 && v <= 64) t.tail_wpc = v;
-                else if (k == "tail_attn") t.tail_attn = v != 0;
+                else if (k == "tail_attn" && v >= 0 && v <= 2) t.tail_attn = v;
                 else if (k == "tail_s0" && (v == 0 || pow2(v))) t.tail_s0 = v;
                 else if (k == "tail_s2" && (v == 0 || pow2(v))) t.tail_s2 = v;
                 else if (k == "tail_s3" && (v == 0 || pow2(v))) t.tail_s3 = v;

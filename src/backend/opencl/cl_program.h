@@ -48,7 +48,8 @@ struct Tuning {
     int attn_dec_chunks = 0; // attn_dec: at most this many chunks (longer ones past that); 0: no cap
     int attn_vb = 8;        // attn_dec with attn_fuse: chunk partials loaded per step per item
     int attn_qb = 8;        // attn_dec: query heads per work-group (1, 2, 4 or 8; ATTN_QB)
-    int attn_sb = 4;        // attn_dec / tail_attn: K / V pieces per item whose loads go out together (ATTN_SB)
+    int attn_sb = 4;        // attn_dec: K / V pieces per item whose loads go out together (ATTN_SB)
+    int tail_sb = 2;        // ... in layer_tail_q4's attention stage (TAIL_SB)
     // attn_dec combines its chunks itself (the last work-group to take a ticket), no attn_reduce
     // launch. On for NVIDIA, where the partials are read with L2 loads (16.6 us vs 12.3 + 6.9 us
     // for attn_dec + attn_reduce_q per layer on the H100); elsewhere they cross work-groups through
@@ -60,9 +61,10 @@ struct Tuning {
     // launch (qa.cl layer_tail_q4; needs qa, gm_rows 1) of tail_wpc work-groups per compute unit.
     bool fuse_tail = false;
     int tail_wpc = 2;
-    // ... with the layer's attention (RoPE, KV store, attention, the chunk combine) as its first
-    // stage (qa.cl tail_attn): one launch per layer.
-    bool tail_attn = false;
+    // ... with attention (RoPE, KV store, attention, the chunk combine; qa.cl tail_attn) as a stage:
+    // 1 the layer's own, first (one launch per layer); 2 the next layer's, last, its K / V staged
+    // while the products stream (the next layer's launch then skips its attention); 0 none.
+    int tail_attn = 0;
     // K-slices of the tail's stages 0 (Wo), 2 (W_down) and 3 (next q / k / v); 0: gm_shape's.
     int tail_s0 = 0, tail_s2 = 0, tail_s3 = 0;
     // NVIDIA (dot 3): the 32-group quantizer combines its four items through warp shuffles, not

@@ -258,8 +258,9 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
                       __global half *kc, __global half *vc, __global const float *inv_freq, __global float *out,
                       __global float *part_o, __global float *part_ml, __global uint *tickets,
                       __global uint *yq, __global float4 *yd, int4 ah, int4 ac, float scale,
-                      __global const uint *wctr, uint wneed, __local half *ks, __local half *vs, __local float *al, __local float *red,
-                      __local float *am, __local float *sv, __local int *sq, __local int *flag) {
+                      __global const uint *wctr, uint wneed, __local half *ks, __local half *vs,
+                      __local float *al, __local float *red, __local float *am, __local float *sv,
+                      __local int *sq, __local int *flag) {
     const int lid = get_local_id(0);
     const int n_head = ah.x, n_head_kv = ah.y, head_dim = ah.z, n_qblk = ah.w;
     const int pos = ac.x, chunk = ac.y, n_chunks = ac.z;
@@ -409,11 +410,10 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
 // blocks stage their cached K / V while stage 3 runs, then wait for it; stage 0 waits for nothing.
 // The counters are zero between launches: the last claim resets ctr[0], the last block of the
 // last stage (attn_last: the last combining block) ctr[1..5], each head block's last block its
-// ticket. Fixed costs sit on each stage's
-// critical path, so the order of a block is: claim, choose its operands, wait, read x and its
-// residual, the products, the next claim (overlapping the epilogue), the slice sums, stores,
-// publish. Stages 1 and 3 quantize x ⊙ norm weight without waiting for RMS(x) and scale their
-// sums by 1 / RMS(x) at the end (tail_quant_x).
+// ticket. Fixed costs sit on each stage's critical path, so the order of a block is: claim,
+// choose its operands, wait, read x and its residual, the products, the next claim (overlapping
+// the epilogue), the slice sums, stores, publish. Stages 1 and 3 quantize x ⊙ norm weight
+// without waiting for RMS(x) and scale their sums by 1 / RMS(x) at the end (tail_quant_x).
 #if GM_ROWS == 1
 __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
     __global uint *ctr, int4 sl, int4 nb, int n_embd, int n_ff, int q_dim, float eps, __global float *x,
@@ -471,8 +471,8 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
 #if TAIL_ATTN  // (compiled in only where used: PoCL 3.1 miscompiles the launch with it, see MALI.md)
         if (st == 4)
             comb = tail_attn(b, q, k, v, kc, vc, inv_freq, att, part_o, part_ml, ctr + 8, (__global uint *)xq1, xd1, ah,
-                             ac, scale, ctr + 4, attn_last ? (uint)nb.w : 0u, (__local half *)xl, (__local half *)dl, al,
-                             red, am, sv, sq, &flag);
+                             ac, scale, ctr + 4, attn_last ? (uint)nb.w : 0u, (__local half *)xl, (__local half *)dl,
+                             al, red, am, sv, sq, &flag);
 #endif
         // The block's product: matrix A (stage 1: and B, the up projection), its rows and 32-groups;
         // the item's row and K-slice.
@@ -497,7 +497,8 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
                 WA = Wk; SA = Sk; MA = Mk; hma = hmk; rows = rk; y = k;
             }
         }
-        if (st < 4 && (st > 0 || (nA > 0 && !attn_last))) {  // uniform: wait for the previous stage (0: attention's combines)
+        // Uniform: wait for the previous stage (stage 0: attention's combines, unless attn_last).
+        if (st < 4 && (st > 0 || (nA > 0 && !attn_last))) {
             if (lid == 0) {
                 const uint need = (uint)(st == 0 ? ah.y * ah.w : st == 1 ? nb.x : st == 2 ? nb.y : nb.z);
                 while (xg_load_u(ctr + (st == 0 ? 5 : st)) < need) {  // a load, not an atomic: less contention

@@ -100,7 +100,7 @@ TEST_CASE("opencl fused layer tail (one launch) matches separate launches and th
         for (bool mins : {false, true}) {
             uint32_t seed = mins ? 900 : 800;
             std::vector<std::unique_ptr<TailLayer>> layers;
-            for (int l = 0; l < n_layer; ++l) layers.push_back(std::make_unique<TailLayer>(be, (int)(sizeof(be) / sizeof(be[0])), E, F, Q, KV, mins, seed));
+            for (int l = 0; l < n_layer; ++l) layers.push_back(std::make_unique<TailLayer>(be, 3, E, F, Q, KV, mins, seed));
             // Per backend: x, att, q, k, v and the scratch (h, up, xn).
             std::vector<float> x0 = rand_vec((size_t)E, seed++, -2.f, 2.f);
             std::unique_ptr<TailBufs> B[3];
@@ -203,7 +203,7 @@ TEST_CASE("opencl attention fused into the layer tail (one launch per layer) mat
         uint32_t seed = shape.mins ? 1900 : 1800;
         std::vector<std::unique_ptr<TailLayer>> layers;
         for (int l = 0; l < n_layer; ++l)
-            layers.push_back(std::make_unique<TailLayer>(be, (int)(sizeof(be) / sizeof(be[0])), E, F, Q, KV, shape.mins, seed));
+            layers.push_back(std::make_unique<TailLayer>(be, 4, E, F, Q, KV, shape.mins, seed));
         std::vector<float> x0 = rand_vec((size_t)E, seed++, -2.f, 2.f);
         std::unique_ptr<TailBufs> B[4];
         std::unique_ptr<KvCache> kv[4];

@@ -173,9 +173,10 @@ private:
         const AttentionParams *ap;
         bool last = false;  // the next layer's attention as the last stage (tail_attn 2), else the first
     };
-    // layer_tail as one layer_tail_q4 launch (one token), with ta also the layer's attention
-    // (RoPE, KV store, attention into att) as its first stage; false when the shapes or formats do
-    // not allow it (the caller then runs the separate ops).
+    // layer_tail as one layer_tail_q4 launch (one token), with ta also an attention stage (RoPE, KV
+    // store, attention into att): the layer's own as the first stage, or (ta->last) layer ta->layer's
+    // after the next q / k / v, its quantized output left in qa_pending_'s set; false when the shapes
+    // or formats do not allow it (the caller then runs the separate ops).
     bool try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
                         Buffer &q, Buffer &k, Buffer &v, float eps, const TailAttn *ta = nullptr);
     cl_mem inv_freq_buffer(const std::vector<float> &f);
@@ -222,7 +223,7 @@ private:
     size_t qa_q_cap_[3] = {0, 0, 0}, qa_d_cap_[3] = {0, 0, 0};
     int qa_cur_ = 0;
     struct QaPending {
-        cl_mem buf = nullptr;  // the float buffer whose contents set 1 holds, quantized
+        cl_mem buf = nullptr;  // the float buffer whose contents qa set `set` holds, quantized
         size_t off = 0;
         int n = 0, K = 0;
         uint64_t mods = 0;     // mods_ right after the producer: valid while nothing else ran

@@ -88,6 +88,24 @@ inline float elem_f32(__global const float *W, long row, int k, int K) { return 
 // combine max and sums through am / sv / sq (one float / int per item). Uniform control flow;
 // items with ok == 0 take part in the barriers only. qa_quant8: global destination, qa_quant8_l:
 // __local.
+// qa_max8 / qa_sum8: an item's max |v| and Σv over its 8 values; qa_codes8: their int8 codes for
+// the group's max amax (lo: elements 0, 2, 4, 6, hi: 1, 3, 5, 7) and their sum *qs; returns d.
+inline float qa_max8(float4 a, float4 b) {
+    const float4 fa = fmax(fabs(a), fabs(b));
+    return fmax(fmax(fa.x, fa.y), fmax(fa.z, fa.w));
+}
+inline float qa_sum8(float4 a, float4 b) {
+    const float4 s4 = a + b;
+    return (s4.x + s4.y) + (s4.z + s4.w);
+}
+inline float qa_codes8(float4 a, float4 b, float amax, char4 *lo, char4 *hi, int *qs) {
+    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
+    *lo = convert_char4_sat_rte((float4)(a.x, a.z, b.x, b.z) * id);
+    *hi = convert_char4_sat_rte((float4)(a.y, a.w, b.y, b.w) * id);
+    const int4 q4 = convert_int4(*lo) + convert_int4(*hi);
+    *qs = q4.x + q4.y + q4.z + q4.w;
+    return d;
+}
 #if QA_SHFL  // NVIDIA (DOT_IMPL 3): the four items of a group are four lanes of one warp
 inline float shfl_xor_f(float v, int m) {
     float r;
@@ -106,15 +124,13 @@ inline int shfl_xor_i(int v, int m) {
 inline void NAME(float4 a, float4 b, bool ok, int lid, int g, int j, AS uint *xq_t, AS float4 *xd_t, \
                  __local float *am, __local float *sv, __local int *sq) {                          \
     if (!ok) a = b = (float4)(0.f);                                                                \
-    const float4 fa = fmax(fabs(a), fabs(b)), s4 = a + b;                                          \
-    float amax = fmax(fmax(fa.x, fa.y), fmax(fa.z, fa.w)), sm = (s4.x + s4.y) + (s4.z + s4.w);     \
+    float amax = qa_max8(a, b);                                                                    \
+    const float sm = qa_sum8(a, b);                                                                \
     amax = fmax(amax, shfl_xor_f(amax, 1));                                                        \
     amax = fmax(amax, shfl_xor_f(amax, 2));                                                        \
-    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;                                    \
-    const char4 lo = convert_char4_sat_rte((float4)(a.x, a.z, b.x, b.z) * id);                     \
-    const char4 hi = convert_char4_sat_rte((float4)(a.y, a.w, b.y, b.w) * id);                     \
-    const int4 q4 = convert_int4(lo) + convert_int4(hi);                                           \
-    int qs = q4.x + q4.y + q4.z + q4.w;                                                            \
+    char4 lo, hi;                                                                                  \
+    int qs;                                                                                        \
+    const float d = qa_codes8(a, b, amax, &lo, &hi, &qs);                                          \
     const float s1 = shfl_xor_f(sm, 1);                                                            \
     const int q1 = shfl_xor_i(qs, 1);                                                              \
     /* (v0 + v1) + (v2 + v3) as below: lanes 0 / 1 of the pair order the pair sum the same way */ \
@@ -134,18 +150,15 @@ inline void NAME(float4 a, float4 b, bool ok, int lid, int g, int j, AS uint *xq
 inline void NAME(float4 a, float4 b, bool ok, int lid, int g, int j, AS uint *xq_t, AS float4 *xd_t, \
                  __local float *am, __local float *sv, __local int *sq) {                          \
     if (!ok) a = b = (float4)(0.f);                                                                \
-    const float4 fa = fmax(fabs(a), fabs(b));                                                      \
-    am[lid] = fmax(fmax(fa.x, fa.y), fmax(fa.z, fa.w));                                            \
-    const float4 s4 = a + b;                                                                       \
-    sv[lid] = (s4.x + s4.y) + (s4.z + s4.w);                                                       \
+    am[lid] = qa_max8(a, b);                                                                       \
+    sv[lid] = qa_sum8(a, b);                                                                       \
     barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
     const int l0 = lid & ~3;                                                                       \
     const float amax = fmax(fmax(am[l0], am[l0 + 1]), fmax(am[l0 + 2], am[l0 + 3]));               \
-    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;                                    \
-    const char4 lo = convert_char4_sat_rte((float4)(a.x, a.z, b.x, b.z) * id);                     \
-    const char4 hi = convert_char4_sat_rte((float4)(a.y, a.w, b.y, b.w) * id);                     \
-    const int4 q4 = convert_int4(lo) + convert_int4(hi);                                           \
-    sq[lid] = q4.x + q4.y + q4.z + q4.w;                                                           \
+    char4 lo, hi;                                                                                  \
+    int qs;                                                                                        \
+    const float d = qa_codes8(a, b, amax, &lo, &hi, &qs);                                          \
+    sq[lid] = qs;                                                                                  \
     barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
     if (ok) {                                                                                      \
         xq_t[g * 8 + j] = as_uint(lo);                                                             \

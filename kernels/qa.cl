@@ -236,7 +236,19 @@ inline float tail_quant_x(__global const float *x, __global const float *nw, int
     return ss;
 }
 
-// ---- Decode attention as the layer tail's first stage (tuning tail_attn; one token) ----
+// The whole work-group waits until the counter *c (other work-groups of this launch increment it)
+// reaches need: one item polls with loads (not atomics: less contention), then a fence and a
+// work-group barrier. Uniform control flow.
+inline void tail_wait(__global const uint *c, uint need) {
+    if (get_local_id(0) == 0) {
+        while (xg_load_u(c) < need) {
+        }
+        GLOBAL_RELEASE();
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
+}
+
+// ---- Decode attention as a stage of the layer tail (tuning tail_attn; one token) ----
 // Block b = (chunk c = b % n_chunks, head block hb = b / n_chunks) of attn_dec's plan
 // (attention.cl) in one GM_WG-item work-group of layer_tail_q4, with RoPE and the KV store fused
 // as there: stage the chunk's K (transposed) and V rows as half with the block's (rotated, scaled)
@@ -273,14 +285,7 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
     // The chunk's K and V; the new position's row is this launch's to write (below), not read.
     tail_stage_kv(kc, vc, (long)start * kv_dim + kvh * head_dim, kv_dim, len, head_dim, chunk,
                   has_new ? pos - start : -1, ks, vs, lid, GM_WG);
-    if (wneed > 0) {  // uniform: q / k / v come from this launch's stage 3 (the attention-last order)
-        if (lid == 0) {
-            while (xg_load_u(wctr) < wneed) {
-            }
-            GLOBAL_RELEASE();
-        }
-        barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
-    }
+    if (wneed > 0) tail_wait(wctr, wneed);  // uniform: q / k / v from this launch's stage 3 (attention last)
     // The queries, rotated and scaled: item -> 4 dims of one head.
     __global const float *qt = q + (long)h0 * head_dim;
     for (int i = lid; i < nh * lanes; i += GM_WG) {
@@ -498,15 +503,8 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
             }
         }
         // Uniform: wait for the previous stage (stage 0: attention's combines, unless attn_last).
-        if (st < 4 && (st > 0 || (nA > 0 && !attn_last))) {
-            if (lid == 0) {
-                const uint need = (uint)(st == 0 ? ah.y * ah.w : st == 1 ? nb.x : st == 2 ? nb.y : nb.z);
-                while (xg_load_u(ctr + (st == 0 ? 5 : st)) < need) {  // a load, not an atomic: less contention
-                }
-                GLOBAL_RELEASE();
-            }
-            barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
-        }
+        if (st < 4 && (st > 0 || (nA > 0 && !attn_last)))
+            tail_wait(ctr + (st == 0 ? 5 : st), (uint)(st == 0 ? ah.y * ah.w : st == 1 ? nb.x : st == 2 ? nb.y : nb.z));
         float a = 0.f, c = 0.f;
         // The residual of stages 0 and 2, read before the products (its latency hidden by theirs).
         const float xr = (st == 0 || st == 2) && s == 0 && row < rows ? xg_load(x + row) : 0.f;

@@ -114,13 +114,13 @@ private:
     // A buffer filled through a mapped write: fill(p) writes `bytes` bytes at p.
     template <typename Fill> cl_mem make_buffer_fill(size_t bytes, Fill fill, cl_mem_flags flags);
     // Work-group shape of a group-major product over `rows` rows of G groups: S K-slices (a power
-    // of two, grown until row lanes x S >= gm_items) x R = gm_wg / S row lanes; a block covers
-    // RB = R * gm_rows rows.
+    // of two, grown until row lanes x S >= gm_items; `split` instead where 0 < split <= G, gm_wg)
+    // x R = gm_wg / S row lanes; a block covers RB = R * gm_rows rows.
     struct GmShape {
         size_t S, R, RB;
         size_t blocks(int64_t rows) const { return ((size_t)rows + RB - 1) / RB; }
     };
-    GmShape gm_shape(int64_t rows, int64_t G) const;
+    GmShape gm_shape(int64_t rows, int64_t G, int split = 0) const;
     // Launches gm kernel k over `blocks` blocks of shape g for n tokens.
     void gm_launch(const char *name, cl_kernel k, const GmShape &g, size_t blocks, int n);
     void gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,

@@ -80,10 +80,14 @@ void ClBackend::rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, i
     launch("rms_norm", k, 1, &gws, &lws);
 }
 
-ClBackend::GmShape ClBackend::gm_shape(int64_t rows, int64_t G) const {
+ClBackend::GmShape ClBackend::gm_shape(int64_t rows, int64_t G, int split) const {
     int s = 1;
     const int64_t lanes = (rows + tune_.gm_rows - 1) / tune_.gm_rows;  // row lanes (items per slice)
-    while (s < tune_.gm_max_split && lanes * s < tune_.gm_items && s * 2 <= G) s *= 2;
+    if (split > 0 && split <= G && split <= tune_.gm_wg) {
+        s = split;
+    } else {
+        while (s < tune_.gm_max_split && lanes * s < tune_.gm_items && s * 2 <= G) s *= 2;
+    }
     const size_t R = (size_t)tune_.gm_wg / (size_t)s;
     return GmShape{(size_t)s, R, R * (size_t)tune_.gm_rows};
 }
@@ -432,16 +436,12 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
     // later uses (tail_attn), and al.
     const size_t wide = (size_t)std::max(std::max(E, F), Q);
     size_t xl_bytes = wide, dl_bytes = wide / 2, al_bytes = 16;
-    // A stage's K-slices from the tuning (tail_s*, at most its 32-groups and gm_wg) or gm_shape.
-    auto shape = [&](int64_t rows, int64_t G, int s) {
-        if (s <= 0 || s > G || s > tune_.gm_wg) return gm_shape(rows, G);
-        const size_t R = (size_t)tune_.gm_wg / (size_t)s;
-        return GmShape{(size_t)s, R, R};
-    };
-    const GmShape g0 = shape(E, Q / 32, tune_.tail_s0), g1 = gm_shape(F, E / 32), g2 = shape(E, F / 32, tune_.tail_s2);
+    // Stages 0, 2 and 3 with the tuning's K-slices where set (tail_s*).
+    const GmShape g0 = gm_shape(E, Q / 32, tune_.tail_s0), g1 = gm_shape(F, E / 32),
+                  g2 = gm_shape(E, F / 32, tune_.tail_s2);
     if (g1.R % 32 != 0) return false;  // stage 1 quantizes whole 32-groups of h per block
     const int64_t rq = next ? next->wq->rows : 0, rk = next ? next->wk->rows : 0, rv = next ? next->wv->rows : 0;
-    const GmShape g3 = shape(rq + rk + rv, E / 32, tune_.tail_s3);
+    const GmShape g3 = gm_shape(rq + rk + rv, E / 32, tune_.tail_s3);
     // The attention stage: blocks of (chunk, head block), as attn_dec's (chunks of attn_chunk
     // positions, at most attn_dec_chunks of them and kTailAttnChunk positions each).
     int n_chunks = 0, chunk = 0, n_qblk = 0, hd = 0;

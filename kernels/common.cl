@@ -251,11 +251,7 @@ inline float2 load_cg2(__global const float *p) {
     asm volatile("ld.global.cg.v2.f32 {%0, %1}, [%2];" : "=f"(r.x), "=f"(r.y) : "l"(p));
     return r;
 }
-inline uint4 xg_load_u4(__global const uint *p) {
-    uint4 r;
-    asm volatile("ld.global.cg.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
+inline uint4 xg_load_u4(__global const uint *p) { return as_uint4(load_cg4((__global const float *)p)); }
 inline float xg_load(__global const float *p) {
     float r;
     asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(r) : "l"(p));

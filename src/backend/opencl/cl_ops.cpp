@@ -86,6 +86,7 @@ ClBackend::GmShape ClBackend::gm_shape(int64_t rows, int64_t G, int split) const
     if (split > 0 && split <= G && split <= tune_.gm_wg) {
         s = split;
     } else {
+        while (s < tune_.gm_min_split && s < tune_.gm_max_split && s * 2 <= G) s *= 2;
         while (s < tune_.gm_max_split && lanes * s < tune_.gm_items && s * 2 <= G) s *= 2;
     }
     const size_t R = (size_t)tune_.gm_wg / (size_t)s;

@@ -35,6 +35,7 @@ struct Tuning {
     int gm_unroll = 4;            // consecutive 32-groups per item per step, loads first
     int gm_items = 65536;         // K-slices are added (powers of two) until row lanes x slices >= this
     int gm_max_split = 16;        // at most this many K-slices per row
+    int gm_min_split = 1;         // at least this many (tall products such as the logits)
     // Quantized activations (qa.cl): gm Q4 products read x quantized to int8 per 32-group
     // (one quant_act launch per product input, the RMSNorm folded in) and use int8 dot products.
     bool qa = false;

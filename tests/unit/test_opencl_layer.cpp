@@ -279,34 +279,38 @@ TEST_CASE("opencl norm_matmul (the final norm folded into the logits' input) mat
         MESSAGE("no OpenCL platform found: skipped");
         return;
     }
-    std::unique_ptr<Backend> fused = make_tuned("gm=1,gm_wg=64,gm_rows=1,qa=1");
-    std::unique_ptr<Backend> plain = make_tuned("gm=1,gm_wg=64,gm_rows=1,qa=0");
-    Backend *be[3] = {&cpu_backend(), fused.get(), plain.get()};
-    const int rows = 100, cols = 160, n = 3;
-    const float eps = 1e-5f;
-    for (bool mins : {false, true})
-        for (int last : {0, n - 1}) {
-            INFO((mins ? "q4+mins" : "q4"), ", row ", last);
-            const uint32_t seed = (mins ? 70 : 60) + (uint32_t)last;
-            QTensor t = rand_tensor(DType::Q4, rows, cols, mins, seed);
-            std::vector<float> nw = rand_vec((size_t)cols, seed + 10, 0.5f, 1.5f);
-            std::vector<float> x0 = rand_vec((size_t)n * cols, seed + 20, -3.f, 3.f);
-            std::vector<float> y[3];
-            uint64_t launches[3] = {0, 0, 0};
-            for (int b = 0; b < 3; ++b) {
-                std::unique_ptr<Weight> w = be[b]->upload_matrix(clone(t));
-                std::unique_ptr<Weight> norm = be[b]->upload_vector(std::vector<float>(nw));
-                std::unique_ptr<Buffer> x = be[b]->alloc((size_t)n * cols), out = be[b]->alloc(rows),
-                                        xn = be[b]->alloc(cols);
-                be[b]->write(*x, x0.data(), x0.size());
-                const uint64_t l0 = b ? opencl_launch_count(*be[b]) : 0;
-                be[b]->norm_matmul(*out, *w, *x, (size_t)last * cols, *norm, eps, *xn);
-                if (b) launches[b] = opencl_launch_count(*be[b]) - l0;
-                y[b] = read_all(*be[b], *out);
+    // The product as one K-slice per row (gm_items=1), then as 4 (logits_split, which NVIDIA sets).
+    for (const char *split : {"", ",logits_split=4"}) {
+        INFO("tune: gm_items=1", split);
+        std::unique_ptr<Backend> fused = make_tuned(std::string("gm=1,gm_wg=64,gm_rows=1,qa=1,gm_items=1") + split);
+        std::unique_ptr<Backend> plain = make_tuned("gm=1,gm_wg=64,gm_rows=1,qa=0");
+        Backend *be[3] = {&cpu_backend(), fused.get(), plain.get()};
+        const int rows = 100, cols = 160, n = 3;
+        const float eps = 1e-5f;
+        for (bool mins : {false, true})
+            for (int last : {0, n - 1}) {
+                INFO((mins ? "q4+mins" : "q4"), ", row ", last);
+                const uint32_t seed = (mins ? 70 : 60) + (uint32_t)last;
+                QTensor t = rand_tensor(DType::Q4, rows, cols, mins, seed);
+                std::vector<float> nw = rand_vec((size_t)cols, seed + 10, 0.5f, 1.5f);
+                std::vector<float> x0 = rand_vec((size_t)n * cols, seed + 20, -3.f, 3.f);
+                std::vector<float> y[3];
+                uint64_t launches[3] = {0, 0, 0};
+                for (int b = 0; b < 3; ++b) {
+                    std::unique_ptr<Weight> w = be[b]->upload_matrix(clone(t));
+                    std::unique_ptr<Weight> norm = be[b]->upload_vector(std::vector<float>(nw));
+                    std::unique_ptr<Buffer> x = be[b]->alloc((size_t)n * cols), out = be[b]->alloc(rows),
+                                            xn = be[b]->alloc(cols);
+                    be[b]->write(*x, x0.data(), x0.size());
+                    const uint64_t l0 = b ? opencl_launch_count(*be[b]) : 0;
+                    be[b]->norm_matmul(*out, *w, *x, (size_t)last * cols, *norm, eps, *xn);
+                    if (b) launches[b] = opencl_launch_count(*be[b]) - l0;
+                    y[b] = read_all(*be[b], *out);
+                }
+                CHECK(launches[1] == 2);  // quant_act (norm + quantization) + the product
+                CHECK(launches[2] == 2);  // rms_norm + the product (float activations); the row copy is no launch
+                CHECK(worst_rel(y[2], y[0], 1e-4, 1e-4) <= 1.0);
+                CHECK(nmse(y[1], y[0]) <= 2e-4);  // int8 activations
             }
-            CHECK(launches[1] == 2);  // quant_act (norm + quantization) + the product
-            CHECK(launches[2] == 2);  // rms_norm + the product (float activations); the row copy is no launch
-            CHECK(worst_rel(y[2], y[0], 1e-4, 1e-4) <= 1.0);
-            CHECK(nmse(y[1], y[0]) <= 2e-4);  // int8 activations
-        }
+    }
 }

@@ -490,10 +490,7 @@ TEST_CASE("opencl int8-activation (qa) products match an int8 emulation and the 
         MESSAGE("no OpenCL platform found: skipped");
         return;
     }
-    // gm_items=1,gm_min_split=4: every product with 4 K-slices (where K has 4 groups), as the
-    // logits get on NVIDIA (gm_min_split 8), instead of the single slice gm_items=1 alone gives.
-    std::vector<std::string> tunes = {kQaTune, std::string(kQaTune) + ",dot=0", std::string(kQaTune) + ",qa_pro=0",
-                                      std::string(kQaTune) + ",gm_items=1,gm_min_split=4"};
+    std::vector<std::string> tunes = {kQaTune, std::string(kQaTune) + ",dot=0", std::string(kQaTune) + ",qa_pro=0"};
     for (const std::string &tune : tunes) {
         INFO("path: ", tune);
         std::unique_ptr<Backend> obp = make_tuned(tune);

@@ -123,8 +123,9 @@ private:
     GmShape gm_shape(int64_t rows, int64_t G, int split = 0) const;
     // Launches gm kernel k over `blocks` blocks of shape g for n tokens.
     void gm_launch(const char *name, cl_kernel k, const GmShape &g, size_t blocks, int n);
+    // split: K-slices (0: gm_shape's).
     void gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
-                 bool accumulate, size_t x_off, size_t y_off);
+                 bool accumulate, size_t x_off, size_t y_off, int split = 0);
     void ensure(Mem &m, size_t &cap, size_t bytes);
     // The attention op; with rope (one token, attn_dec), RoPE and the KV-cache store of k / v
     // happen inside the attention launch.

@@ -86,7 +86,6 @@ ClBackend::GmShape ClBackend::gm_shape(int64_t rows, int64_t G, int split) const
     if (split > 0 && split <= G && split <= tune_.gm_wg) {
         s = split;
     } else {
-        while (s < tune_.gm_min_split && s < tune_.gm_max_split && s * 2 <= G) s *= 2;
         while (s < tune_.gm_max_split && lanes * s < tune_.gm_items && s * 2 <= G) s *= 2;
     }
     const size_t R = (size_t)tune_.gm_wg / (size_t)s;
@@ -131,7 +130,7 @@ void ClBackend::set_qa_pending(const Buffer &x, size_t off, int n, int K) {
 }
 
 void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
-                        bool accumulate, size_t x_off, size_t y_off) {
+                        bool accumulate, size_t x_off, size_t y_off, int split) {
     const bool qa = qa_ok(W);  // then x is already quantized into qa_q_ / qa_d_ (matmul)
     const std::string kn = std::string(qa ? "gmq_" : "gm_") + fmt_suffix(W.type);
     cl_kernel k = kernel(kn.c_str());
@@ -140,7 +139,7 @@ void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, cons
     if (qa) args_from(k, 6, qa_q_[qa_cur_].m, qa_d_[qa_cur_].m);  // gmq_*: xq, xd
     else args_from(k, 6, mem_of(x), (cl_int)x_off);              // gm_*: x, x_off
     args_from(k, 8, mem_of(y), (cl_int)(y_off + (size_t)c.row0), (cl_int)W.rows, (cl_int)accumulate);
-    const GmShape g = gm_shape(c.rows, W.cols / 32);
+    const GmShape g = gm_shape(c.rows, W.cols / 32, split);
     gm_launch(kn.c_str(), k, g, g.blocks(c.rows), n);
 }
 
@@ -249,7 +248,7 @@ void ClBackend::norm_matmul(Buffer &y, const Weight &Wb, const Buffer &x, size_t
     // the copy of the last token's row).
     need(x.n_floats >= x_off + (size_t)W.cols && y.n_floats >= (size_t)W.rows, "norm_matmul shapes");
     quant_act(x, x_off, 1, (int)W.cols, &norm, eps);
-    for (const WeightChunk &c : W.chunks) gm_gemv(y, W, c, x, 1, false, x_off, 0);
+    for (const WeightChunk &c : W.chunks) gm_gemv(y, W, c, x, 1, false, x_off, 0, tune_.logits_split);
 }
 
 bool ClBackend::try_gemv3(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,

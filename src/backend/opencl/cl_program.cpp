@@ -126,12 +126,11 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // tail then takes 69.2 us, as tail + attn_dec apart), llama3.2-1b 1284.5 vs 1213.8 (host-bound:
         // fewer launches). Off: the 8B is the target. (tail_sb 2 keeps the launch at 64 registers;
         // with 4 it took 127 and ran at 322 tok/s.)
-        // The logits product (128256 x 4096 for the 8B) with at least 8 K-slices (32-row blocks, ~4000
-        // of them) instead of gm_shape's one (256-row blocks, 501: under four per SM, each item
-        // walking all 128 groups with 32 bytes in flight): H200, profiled, 77.7 vs 88.2 us per token
-        // (2 slices: 94.1, 4: 82.9); 8 is ~97 % of the measured bandwidth. The other gm launches of
-        // a decoded token already have 8 or more.
-        t.gm_min_split = 8;
+        // The logits product (128256 x 4096 for the 8B) as 32-row blocks of 8 K-slices (~4000
+        // blocks) instead of gm_shape's 256-row blocks of one slice (501: under four per SM, each
+        // item walking all 128 groups with 32 bytes in flight): H200, profiled, 77.7 vs 88.2 us per
+        // token (2 slices: 94.1, 4: 82.9); 8 is ~97 % of the measured bandwidth.
+        t.logits_split = 8;
         t.argmax_wg = 256;  // 128 groups of 256: ~4 logits per item at 128k (7.5 us per token, H200)
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
@@ -178,7 +177,6 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "gm_rows" && v > 0 && v <= 8) t.gm_rows = v;
                 else if (k == "gm_items" && v > 0) t.gm_items = v;
                 else if (k == "gm_max_split" && pow2(v)) t.gm_max_split = v;
-                else if (k == "gm_min_split" && pow2(v)) t.gm_min_split = v;
                 else if (k == "qa") t.qa = v != 0;
                 else if (k == "qa_wg" && pow2(v) && v >= 16 && v <= 1024) t.qa_wg = v;
                 else if (k == "attn_dec") t.attn_dec = v != 0;
@@ -199,6 +197,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "tail_s0" && (v == 0 || pow2(v))) t.tail_s0 = v;
                 else if (k == "tail_s2" && (v == 0 || pow2(v))) t.tail_s2 = v;
                 else if (k == "tail_s3" && (v == 0 || pow2(v))) t.tail_s3 = v;
+                else if (k == "logits_split" && (v == 0 || pow2(v))) t.logits_split = v;
                 else if (k == "qa_shfl") t.qa_shfl = v != 0;
                 else if (k == "dot" && v >= 0 && v <= 3) t.dot = v;
                 else if (k == "argmax_wg" && pow2(v) && v <= 1024) t.argmax_wg = v;

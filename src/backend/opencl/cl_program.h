@@ -35,7 +35,6 @@ struct Tuning {
     int gm_unroll = 4;            // consecutive 32-groups per item per step, loads first
     int gm_items = 65536;         // K-slices are added (powers of two) until row lanes x slices >= this
     int gm_max_split = 16;        // at most this many K-slices per row
-    int gm_min_split = 1;         // at least this many (tall products such as the logits)
     // Quantized activations (qa.cl): gm Q4 products read x quantized to int8 per 32-group
     // (one quant_act launch per product input, the RMSNorm folded in) and use int8 dot products.
     bool qa = false;
@@ -68,6 +67,8 @@ struct Tuning {
     int tail_attn = 0;
     // K-slices of the tail's stages 0 (Wo), 2 (W_down) and 3 (next q / k / v); 0: gm_shape's.
     int tail_s0 = 0, tail_s2 = 0, tail_s3 = 0;
+    // K-slices of norm_matmul's product (the logits: a tall matrix); 0: gm_shape's.
+    int logits_split = 0;
     // NVIDIA (dot 3): the 32-group quantizer combines its four items through warp shuffles, not
     // __local and barriers (QA_SHFL).
     bool qa_shfl = false;

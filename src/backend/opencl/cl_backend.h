@@ -155,8 +155,8 @@ private:
         check(clSetKernelArg(k, first, b0, nullptr), "clSetKernelArg(local)");
         check(clSetKernelArg(k, first + 1, b1, nullptr), "clSetKernelArg(local)");
     }
-    // Records that set 1 now holds `x` (n, K) at off, quantized.
-    void set_qa_pending(const Buffer &x, size_t off, int n, int K);
+    // Records that qa set `set` now holds `x` (n, K) at off, quantized.
+    void set_qa_pending(const Buffer &x, size_t off, int n, int K, int set = 1);
     void gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
               bool accumulate, size_t x_off, size_t y_off);
     void gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,

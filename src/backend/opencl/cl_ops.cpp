@@ -120,13 +120,13 @@ void ClBackend::ensure_qa(int set, int n, int K) {
     ensure(qa_d_[set], qa_d_cap_[set], (size_t)n * (K / 32) * 16);
 }
 
-void ClBackend::set_qa_pending(const Buffer &x, size_t off, int n, int K) {
+void ClBackend::set_qa_pending(const Buffer &x, size_t off, int n, int K, int set) {
     qa_pending_.buf = mem_of(x);
     qa_pending_.off = off;
     qa_pending_.n = n;
     qa_pending_.K = K;
     qa_pending_.mods = mods_;
-    qa_pending_.set = 1;
+    qa_pending_.set = set;
 }
 
 void ClBackend::gm_gemv(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
@@ -540,10 +540,7 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
     const size_t groups = std::min(total, (size_t)compute_units_ * (size_t)tune_.tail_wpc);
     size_t gws = groups * (size_t)tune_.gm_wg, lws = (size_t)tune_.gm_wg;
     launch("layer_tail_q4", kk, 1, &gws, &lws);
-    if (out_set > 0) {  // att (the next layer's) is quantized in out_set already
-        set_qa_pending(att, 0, 1, (int)Q);
-        qa_pending_.set = out_set;
-    }
+    if (out_set > 0) set_qa_pending(att, 0, 1, (int)Q, out_set);  // att (the next layer's) is quantized there
     return true;
 }
 

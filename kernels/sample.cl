@@ -29,16 +29,17 @@ inline void am_reduce(float *v, int *i, __local float *lv, __local int *li) {
     barrier(CLK_LOCAL_MEM_FENCE);  // lv / li reusable
 }
 
-// argmax of x[0..n) into state[1], n >= 1, in one launch of G work-groups (a group without
+// argmax of x[0..n) into out[out_i], n >= 1, in one launch of G work-groups (a group without
 // elements reports (NaN, INT_MAX), which every element beats). Item g scans x[g], x[g + G * ARGMAX_WG], ... (coalesced), its work-group
 // reduces the items' pairs. With G == 1 that is the result; otherwise each work-group stores its
 // pair (value bits, index) in state[2 + 2 g], state[3 + 2 g] and takes a ticket (state[0]); the
-// last of the G combines the G pairs, writes state[1] and resets the ticket to zero for the next
-// launch. The pairs cross work-groups through atomics (as attn_dec's fused combine).
-// state: [0] ticket, zero between launches; [1] the index; [2 + 2 g, 3 + 2 g] group g's pair.
+// last of the G combines the G pairs, writes out[out_i] and resets the ticket to zero for the
+// next launch. The pairs cross work-groups through atomics (as attn_dec's fused combine).
+// state: [0] ticket, zero between launches; [1] the index (Backend::argmax: out = state, out_i =
+// 1; argmax_to: a session's token buffer); [2 + 2 g, 3 + 2 g] group g's pair.
 // Grid (G * ARGMAX_WG), local (ARGMAX_WG).
 __kernel __attribute__((reqd_work_group_size(ARGMAX_WG, 1, 1))) void argmax(
-    __global const float *x, int n, __global int *state) {
+    __global const float *x, int n, __global int *state, __global int *out, int out_i) {
     __local float lv[ARGMAX_WG];
     __local int li[ARGMAX_WG];
     const int lid = get_local_id(0), g = get_group_id(0), ng = get_num_groups(0);
@@ -53,7 +54,7 @@ __kernel __attribute__((reqd_work_group_size(ARGMAX_WG, 1, 1))) void argmax(
     }
     am_reduce(&bv, &bi, lv, li);
     if (ng == 1) {  // uniform
-        if (lid == 0) state[1] = bi;
+        if (lid == 0) out[out_i] = bi;
         return;
     }
     if (lid == 0) {
@@ -79,5 +80,5 @@ __kernel __attribute__((reqd_work_group_size(ARGMAX_WG, 1, 1))) void argmax(
         }
     }
     am_reduce(&bv, &bi, lv, li);
-    if (lid == 0) state[1] = bi;
+    if (lid == 0) out[out_i] = bi;
 }

@@ -31,6 +31,7 @@ struct Args {
     std::vector<std::string> backends = {"opencl"};
     int p = 512, n = 128, r = 3, device = -1, threads = 0;
     bool profile = false;
+    bool sync_tokens = false;  // decode reads each token back before the next step (no pipelining)
 };
 
 void usage() {
@@ -46,7 +47,9 @@ void usage() {
         "  -d I               OpenCL device index (default: EDGELLM_OPENCL_DEVICE, else first GPU)\n"
         "  -t N               CPU threads (default: all)\n"
         "  -o md|json         output format (default md)\n"
-        "  --profile          per-kernel OpenCL times (event profiling)\n");
+        "  --profile          per-kernel OpenCL times (event profiling)\n"
+        "  --sync-tokens      decode: read each token back before issuing the next step, even where\n"
+        "                     the backend keeps greedy tokens on the device (for comparison)\n");
 }
 
 double median(std::vector<double> v) {
@@ -127,6 +130,7 @@ void run_backend(const Args &a, const std::string &bname, std::vector<Result> &r
     const ModelConfig &c = model->config;
     Backend &be = *model->backend;
     const bool is_ocl = std::strcmp(be.name(), "opencl") == 0;
+    const bool pipe = !a.sync_tokens && be.pipelined_tokens(*model->weights.tok_embd);  // tokens held on the device
     const int n_ctx = std::max(1, a.p + a.n);
     std::unique_ptr<KvCache> kv = be.alloc_kv(c.n_layer, n_ctx, c.kv_dim());
     Scratch s(be, c, std::max(1, a.p));
@@ -202,9 +206,21 @@ void run_backend(const Args &a, const std::string &bname, std::vector<Result> &r
 #endif
             int32_t tok = toks[0];
             double t1 = now_s();
-            // Each token greedy from the last, chosen on the backend (one index read back), as
-            // edgellm_generate decodes at temperature 0.
-            for (int i = 0; i < a.n; ++i) tok = forward_argmax(*model, *kv, s, &tok, 1, a.p + i);
+            // Each token greedy from the last, chosen on the backend, as edgellm_generate decodes
+            // at temperature 0: where the backend holds tokens on the device, each step is issued
+            // before the previous step's token is read back (forward_greedy_keep); otherwise one
+            // index is read back per step (forward_argmax).
+            if (pipe) {
+                for (int i = 0; i < a.n; ++i) {
+                    if (i > 0) be.token_read_begin(*s.tok);
+                    forward_greedy_keep(*model, *kv, s, i > 0 ? nullptr : &tok, 1, a.p + i);
+                    if (i > 0) tok = be.token_read_end(*s.tok, (size_t)c.n_vocab);
+                }
+                be.token_read_begin(*s.tok);
+                tok = be.token_read_end(*s.tok, (size_t)c.n_vocab);
+            } else {
+                for (int i = 0; i < a.n; ++i) tok = forward_argmax(*model, *kv, s, &tok, 1, a.p + i);
+            }
             if (rep > 0) times.push_back(now_s() - t1);
 #ifdef EDGELLM_WITH_OPENCL
             if (is_ocl) launches = (double)(opencl_launch_count(be) - l0) / a.n;
@@ -284,6 +300,7 @@ int main(int argc, char **argv) {
         else if (k == "-t") a.threads = std::atoi(val().c_str());
         else if (k == "-o") a.out = val();
         else if (k == "--profile") a.profile = true;
+        else if (k == "--sync-tokens") a.sync_tokens = true;
         else if (k == "-b") {
             a.backends.clear();
             std::string v = val();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "model/config.h"
 #include "model/tensor.h"
 
@@ -123,6 +124,25 @@ public:
     // same index. Synchronises: waits for the ops before it and reads back one index.
     virtual int32_t argmax(const Buffer &x, size_t n) = 0;
 
+    // -- greedy tokens kept on the device (optional) --------------------------------------
+    // A backend whose ops run asynchronously (a GPU queue) can chain greedy decode steps without
+    // a host round trip between them: argmax_to puts the index argmax would return into tok (a
+    // buffer of at least one float, holding the int32 id), embed_from embeds the id held in tok,
+    // and the host reads the id back later, while the device works on the next step:
+    // token_read_begin orders a read of tok's id as it is at that point (ops issued after it do
+    // not change what it returns), token_read_end waits for that read and returns the id,
+    // checked to lie in [0, n). At most one read per tok is outstanding; destroying tok waits for
+    // it. pipelined_tokens(table): whether the backend does all this for embeddings from table
+    // (false: a synchronous backend, for which forward_argmax is the way).
+    virtual bool pipelined_tokens(const Weight &table) const {
+        (void)table;
+        return false;
+    }
+    virtual void argmax_to(Buffer &tok, const Buffer &x, size_t n);
+    virtual void embed_from(Buffer &out, const Weight &table, const Buffer &tok);
+    virtual void token_read_begin(Buffer &tok);
+    virtual int32_t token_read_end(Buffer &tok, size_t n);
+
     // -- fused ops (defaults composed of the ops above; GPU backends override them) -------
     // q (n, Wq.rows), k (n, Wk.rows), v (n, Wv.rows) = x Wq^T, x Wk^T, x Wv^T for x (n, cols):
     // one launch instead of three during decode.
@@ -191,6 +211,20 @@ public:
         layer_tail(x, att, L, next, q, k, v, h, up, xn, n, eps);
     }
 };
+
+// Backends without device-held tokens (pipelined_tokens false) report a use as a bug.
+inline void Backend::argmax_to(Buffer &, const Buffer &, size_t) {
+    fail(EDGELLM_ERR_INTERNAL, "%s backend: no device-held tokens (argmax_to)", name());
+}
+inline void Backend::embed_from(Buffer &, const Weight &, const Buffer &) {
+    fail(EDGELLM_ERR_INTERNAL, "%s backend: no device-held tokens (embed_from)", name());
+}
+inline void Backend::token_read_begin(Buffer &) {
+    fail(EDGELLM_ERR_INTERNAL, "%s backend: no device-held tokens (token_read_begin)", name());
+}
+inline int32_t Backend::token_read_end(Buffer &, size_t) {
+    fail(EDGELLM_ERR_INTERNAL, "%s backend: no device-held tokens (token_read_end)", name());
+}
 
 struct CpuBackendOptions {
     int n_threads = 0;  // 0: hardware concurrency

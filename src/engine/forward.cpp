@@ -23,11 +23,13 @@ Scratch::Scratch(Backend &be, const ModelConfig &c, int nb) : n_batch(nb) {
     up = be.alloc(n * c.n_ff);
     last = be.alloc(c.n_embd);
     logits = be.alloc(c.n_vocab);
+    tok = be.alloc(1);
 }
 
 namespace {
 
-// The layers over tokens[0..n); with_logits: then the last token's logits into s.logits.
+// The layers over tokens[0..n) (tokens null: the one token held in s.tok); with_logits: then the
+// last token's logits into s.logits.
 void run_layers(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens, int n,
                 int pos0, bool with_logits) {
     const ModelConfig &c = model.config;
@@ -61,7 +63,9 @@ void run_layers(const Model &model, KvCache &cache, Scratch &s, const int32_t *t
         L.ffn_norm = D.ffn_norm.get();
         return L;
     };
-    be.embed(*s.x, *w.tok_embd, tokens, n);  // (n, n_embd)
+    if (tokens) be.embed(*s.x, *w.tok_embd, tokens, n);  // (n, n_embd)
+    else if (n == 1) be.embed_from(*s.x, *w.tok_embd, *s.tok);
+    else fail(EDGELLM_ERR_INTERNAL, "forward: a device-held token is one token");
     // xn = norm(x); q (n, q_dim), k and v (n, kv_dim): one fused op (one launch on the GPU).
     LayerRefs cur = c.n_layer > 0 ? layer(0) : LayerRefs();
     if (c.n_layer > 0)
@@ -94,6 +98,12 @@ int32_t forward_argmax(const Model &model, KvCache &cache, Scratch &s, const int
                        int n, int pos0) {
     run_layers(model, cache, s, tokens, n, pos0, true);
     return model.backend->argmax(*s.logits, (size_t)model.config.n_vocab);
+}
+
+void forward_greedy_keep(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens, int n,
+                         int pos0) {
+    run_layers(model, cache, s, tokens, n, pos0, true);
+    model.backend->argmax_to(*s.tok, *s.logits, (size_t)model.config.n_vocab);
 }
 
 }  // namespace edgellm

@@ -14,6 +14,7 @@ struct Scratch {
     Scratch(Backend &be, const ModelConfig &c, int n_batch);
     int n_batch;
     std::unique_ptr<Buffer> x, xn, q, k, v, att, gate, up, last, logits;
+    std::unique_ptr<Buffer> tok;  // forward_greedy_keep's token, held on the device (one int32)
 };
 
 // Runs tokens[0..n) at positions pos0.. (n <= scratch.n_batch, pos0 + n <= cache.n_ctx). If
@@ -27,5 +28,14 @@ void forward(const Model &model, KvCache &cache, Scratch &s, const int32_t *toke
 // instead of the n_vocab logits. The logits stay in s.logits. Caller holds model.compute_mutex.
 int32_t forward_argmax(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens,
                        int n, int pos0);
+
+// Greedy decoding without a host round trip per token, where the backend holds tokens on the
+// device (Backend::pipelined_tokens for the embedding table): the pass over tokens[0..n), or with
+// tokens null over the one token in s.tok that the previous call chose, leaving the greedy token
+// after the last one in s.tok (Backend::argmax_to). Nothing is read back: Backend::token_read_begin
+// and token_read_end on s.tok fetch the id, and a next call issued between the two starts on the
+// device before the host has the id. Caller holds model.compute_mutex.
+void forward_greedy_keep(const Model &model, KvCache &cache, Scratch &s, const int32_t *tokens, int n,
+                         int pos0);
 
 }  // namespace edgellm

@@ -216,11 +216,55 @@ edgellm_status Session::generate(const std::vector<int32_t> &prompt, const edgel
     int32_t tok = -1;
     double eval_ms = 0;
     uint64_t n_evals = 0;
+    // Pipelined greedy decoding, where the backend holds tokens on the device: the step that
+    // evaluates a token is issued before the token is read back (it embeds the id the previous
+    // step's argmax left in the scratch), so the device computes while the host streams the text
+    // and no step waits for a host round trip. That step is kept (n_eval_) exactly where the loop
+    // below would have evaluated the token; at a stop only the token itself announces (EOS, a stop
+    // string, the callback, a cancel) it has written KV-cache rows past n_eval_, which whatever
+    // runs next recomputes: the same tokens, statistics and cache state as the synchronous path.
+    const bool pipe = device_greedy && m.backend->pipelined_tokens(*m.weights.tok_embd);
+    bool next_on_device = false;  // pipe: `next` is the id in scratch_->tok, not yet read
+    // pipe: a token_read_begin without its token_read_end, which a failed step leaves to end here.
+    struct PendingRead {
+        Backend &be;
+        Buffer &tok;
+        size_t n;
+        bool on = false;
+        ~PendingRead() {
+            if (!on) return;
+            try {
+                be.token_read_end(tok, n);
+            } catch (...) {
+            }
+        }
+    } reading{*m.backend, *scratch_->tok, (size_t)n_vocab};
     for (int64_t i = 0; i < max_new; ++i) {
         if (tokens_.size() >= (size_t)n_ctx_) {
             st.stop_reason = EDGELLM_STOP_CONTEXT_FULL;
             result = EDGELLM_CONTEXT_FULL;
             break;
+        }
+        // pipe: the step evaluating this iteration's token, if the loop could reach its evaluation.
+        bool ahead = false;
+        if (pipe) {
+            ahead = i + 1 < max_new && tokens_.size() + 1 < (size_t)n_ctx_ && !cancel_.load();
+            auto te = Clock::now();
+            {
+                std::lock_guard<std::mutex> lock(m.compute_mutex);
+                if (next_on_device) {
+                    m.backend->token_read_begin(*scratch_->tok);
+                    reading.on = true;
+                }
+                if (ahead)
+                    forward_greedy_keep(m, *kv_, *scratch_, next_on_device ? nullptr : &next, 1, (int)tokens_.size());
+            }
+            if (next_on_device) {
+                reading.on = false;  // token_read_end ends the read whether it returns or throws
+                next = m.backend->token_read_end(*scratch_->tok, (size_t)n_vocab);
+            }
+            next_on_device = false;
+            eval_ms += ms_since(te);
         }
         tok = device_greedy ? next : sampler.sample(logits_.data(), n_vocab, tokens_);
         tokens_.push_back(tok);
@@ -250,6 +294,12 @@ edgellm_status Session::generate(const std::vector<int32_t> &prompt, const edgel
             st.stop_reason = EDGELLM_STOP_CONTEXT_FULL;
             result = EDGELLM_CONTEXT_FULL;
             break;
+        }
+        if (ahead) {  // evaluated by the step issued above; its greedy token is on the device
+            n_eval_ = tokens_.size();
+            n_evals++;
+            next_on_device = true;
+            continue;
         }
         auto te = Clock::now();
         edgellm_status es = device_greedy ? eval_pending(nullptr, false, &next)  // the sampled token

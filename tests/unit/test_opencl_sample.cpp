@@ -151,3 +151,74 @@ TEST_CASE("opencl argmax reports a size outside the buffer as an error") {
     CHECK_THROWS_AS(ob->argmax(*b, 9), Error);
     CHECK(ob->argmax(*b, 8) == 0);  // still usable
 }
+
+// Greedy tokens held on the device (Backend::pipelined_tokens): argmax_to leaves the index in a
+// token buffer, embed_from embeds it, and token_read_begin / token_read_end read it back as it was
+// when the read was issued, though later ops (issued before token_read_end) overwrite the buffer.
+// Embeddings in every weight format and both layouts (the device default and group-major),
+// against the CPU backend's embed of the argmax the host computes.
+TEST_CASE("opencl device-held greedy tokens: argmax_to, embed_from and the ordered read") {
+    if (list_opencl_devices().empty()) {
+        MESSAGE("no OpenCL platform found: OpenCL device-token test skipped");
+        return;
+    }
+    const int64_t n_vocab = 300, dim = 64;
+    for (const char *tune : {"", "gm=1,argmax_wg=4,argmax_groups=1000"}) {
+        INFO("tune: ", std::string(tune));
+        std::unique_ptr<Backend> ob = make_tuned(tune);
+        for (DType t : {DType::Q4, DType::Q8_0, DType::F16}) {
+            INFO("format ", dtype_name(t));
+            QTensor q = rand_tensor(t, n_vocab, dim, false, 41 + (uint32_t)t);
+            std::unique_ptr<Weight> wc = cpu_backend().upload_matrix(clone(q));
+            std::unique_ptr<Weight> wo = ob->upload_matrix(std::move(q));
+            REQUIRE(ob->pipelined_tokens(*wo));
+            CHECK_FALSE(cpu_backend().pipelined_tokens(*wc));
+            auto tok = ob->alloc(1);
+            auto logits = ob->alloc((size_t)n_vocab);
+            auto out = ob->alloc((size_t)dim);
+            auto ref = cpu_backend().alloc((size_t)dim);
+            // The same dequantization (a device may fuse its multiply-adds: 1e-6 relative).
+            auto same_row = [&](const Buffer &o, const Buffer &r) {
+                const std::vector<float> a = read_all(*ob, o), b = read_all(cpu_backend(), r);
+                if (a.size() != b.size()) return false;
+                for (size_t i = 0; i < a.size(); ++i)
+                    if (!(std::fabs(a[i] - b[i]) <= 1e-6f * (1.f + std::fabs(b[i])))) return false;
+                return true;
+            };
+            std::mt19937 g(5 + (uint32_t)t);
+            std::vector<int32_t> wanted;
+            for (int step = 0; step < 4; ++step) {
+                std::vector<float> v = rand_vec((size_t)n_vocab, 700 + step * 7 + (uint32_t)t, -4.f, 4.f);
+                v[g() % n_vocab] = 5.f;  // one clear maximum per step
+                wanted.push_back(greedy_rule(v));
+                ob->write(*logits, v.data(), v.size());
+                ob->argmax_to(*tok, *logits, (size_t)n_vocab);
+            }
+            // After the last argmax_to: the read, then an op that rewrites the token buffer.
+            ob->token_read_begin(*tok);
+            ob->embed_from(*out, *wo, *tok);
+            std::vector<float> other((size_t)n_vocab, 0.f);
+            other[7] = 1.f;
+            ob->write(*logits, other.data(), other.size());
+            ob->argmax_to(*tok, *logits, (size_t)n_vocab);
+            CHECK(ob->token_read_end(*tok, (size_t)n_vocab) == wanted.back());  // not 7
+            cpu_backend().embed(*ref, *wc, &wanted.back(), 1);
+            CHECK(same_row(*out, *ref));
+            // The later argmax_to is what a second read returns, and what embed_from embeds now.
+            ob->token_read_begin(*tok);
+            CHECK(ob->token_read_end(*tok, (size_t)n_vocab) == 7);
+            ob->embed_from(*out, *wo, *tok);
+            const int32_t seven = 7;
+            cpu_backend().embed(*ref, *wc, &seven, 1);
+            CHECK(same_row(*out, *ref));
+            // Misuse is an error, not a crash; the buffer stays usable.
+            CHECK_THROWS_AS(ob->token_read_end(*tok, (size_t)n_vocab), Error);  // no read outstanding
+            ob->token_read_begin(*tok);
+            CHECK_THROWS_AS(ob->token_read_begin(*tok), Error);  // one at a time
+            CHECK_THROWS_AS(ob->token_read_end(*tok, 7), Error);  // id 7 is outside [0, 7)
+            ob->token_read_begin(*tok);
+            CHECK(ob->token_read_end(*tok, (size_t)n_vocab) == 7);
+            ob->token_read_begin(*tok);  // outstanding when the buffer goes: its destructor waits
+        }
+    }
+}

@@ -32,6 +32,14 @@ struct Mem {
 
 struct ClBuffer : Buffer {
     Mem mem;
+    // token_read_begin's read of a device-held token id: the completion event, and the pinned
+    // host memory it lands in (a small CL_MEM_ALLOC_HOST_PTR buffer mapped once: a read into
+    // pageable memory can wait on the host thread, which is busy issuing the next step).
+    cl_event read_ev = nullptr;
+    Mem pin;
+    cl_int *pin_ptr = nullptr;
+    cl_command_queue pin_q = nullptr;  // retained, for the unmap
+    ~ClBuffer() override;
 };
 
 struct WeightChunk {
@@ -96,6 +104,11 @@ public:
     void add(Buffer &y, const Buffer &x, size_t n) override;
     void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset, size_t src_offset) override;
     int32_t argmax(const Buffer &x, size_t n) override;
+    bool pipelined_tokens(const Weight &table) const override;
+    void argmax_to(Buffer &tok, const Buffer &x, size_t n) override;
+    void embed_from(Buffer &out, const Weight &table, const Buffer &tok) override;
+    void token_read_begin(Buffer &tok) override;
+    int32_t token_read_end(Buffer &tok, size_t n) override;
 
     // Bench / diagnostics (opencl_backend.h).
     std::vector<OpenClKernelTime> take_profile();
@@ -110,6 +123,8 @@ private:
     // Sets arguments first, first + 1, ... of k.
     template <typename... A> void args_from(cl_kernel k, cl_uint first, const A &...a);
     void launch(const char *name, cl_kernel k, int dims, const size_t *gws, const size_t *lws);
+    // The argmax kernel over x[0..n) with its result in out[out_i] (out null: argmax_'s slot 1).
+    void enqueue_argmax(const Buffer &x, size_t n, cl_mem out, int out_i);
     cl_mem make_buffer(size_t bytes, const void *src, cl_mem_flags flags);
     // A buffer filled through a mapped write: fill(p) writes `bytes` bytes at p.
     template <typename Fill> cl_mem make_buffer_fill(size_t bytes, Fill fill, cl_mem_flags flags);

@@ -706,8 +706,7 @@ void ClBackend::copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset
                               nullptr, nullptr), "clEnqueueCopyBuffer");
 }
 
-int32_t ClBackend::argmax(const Buffer &x, size_t n) {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
+void ClBackend::enqueue_argmax(const Buffer &x, size_t n, cl_mem out, int out_i) {
     need(n > 0 && x.n_floats >= n && n <= (size_t)INT32_MAX / 2, "argmax size");
     const size_t wg = (size_t)tune_.argmax_wg;
     const size_t groups = std::min((size_t)tune_.argmax_groups, (n + wg - 1) / wg);
@@ -716,14 +715,106 @@ int32_t ClBackend::argmax(const Buffer &x, size_t n) {
         argmax_ = Mem(make_buffer(zeros.size() * sizeof(cl_int), zeros.data(), CL_MEM_READ_WRITE));
     }
     cl_kernel k = kernel("argmax");
-    args(k, mem_of(x), (cl_int)n, argmax_.m);
+    args(k, mem_of(x), (cl_int)n, argmax_.m, out ? out : argmax_.m, (cl_int)(out ? out_i : 1));
     const size_t gws = groups * wg;
     launch("argmax", k, 1, &gws, &wg);
+}
+
+int32_t ClBackend::argmax(const Buffer &x, size_t n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    enqueue_argmax(x, n, nullptr, 0);
     cl_int r = -1;
     check(clEnqueueReadBuffer(queue_, argmax_.m, CL_TRUE, sizeof(cl_int), sizeof r, &r, 0, nullptr, nullptr),
           "clEnqueueReadBuffer(argmax)");
     if (r < 0 || (size_t)r >= n) fail(EDGELLM_ERR_DEVICE, "OpenCL argmax: index %d for %zu values", (int)r, n);
     return r;
+}
+
+// ---- Greedy tokens held on the device (Backend::pipelined_tokens) ----
+// The id lives in the first float of a ClBuffer (int32 bits): argmax_to's kernel writes it there,
+// embed_from's embed kernel reads it as its token list, and token_read_begin copies it to the
+// buffer's read_id with a non-blocking read whose event token_read_end waits for. The queue is
+// in order, so a read enqueued before the next step returns this step's id.
+
+bool ClBackend::pipelined_tokens(const Weight &table) const { return cw(table).chunks.size() == 1; }
+
+void ClBackend::argmax_to(Buffer &tok, const Buffer &x, size_t n) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    need(tok.n_floats >= 1, "argmax_to: token buffer");
+    enqueue_argmax(x, n, mem_of(tok), 0);
+}
+
+void ClBackend::embed_from(Buffer &out, const Weight &table, const Buffer &tok) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    const ClWeight &W = cw(table);
+    need(W.chunks.size() == 1, "embed_from: an embedding table in one buffer");
+    need(tok.n_floats >= 1 && out.n_floats >= (size_t)W.cols, "embed_from shapes");
+    const std::string kn = std::string(W.gm ? "embed_gm_" : "embed_") + fmt_suffix(W.type);
+    cl_kernel k = kernel(kn.c_str());
+    const WeightChunk &c = W.chunks[0];
+    // The kernel clamps the id to the table's rows: a bad id (token_read_end reports it) never
+    // reads out of bounds.
+    args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
+         (cl_int)W.has_mins, (cl_int)W.cols, mem_of(tok), (cl_int)-1, (cl_int)c.rows, mem_of(out), (cl_long)0);
+    size_t gws[2] = {round_up((size_t)W.cols, 64), 1};
+    launch(kn.c_str(), k, 2, gws, nullptr);
+}
+
+void ClBackend::token_read_begin(Buffer &tok) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    ClBuffer &b = static_cast<ClBuffer &>(tok);
+    need(tok.n_floats >= 1, "token_read_begin: token buffer");
+    if (b.read_ev) fail(EDGELLM_ERR_INTERNAL, "OpenCL: a token read is already outstanding on this buffer");
+    if (!b.pin_ptr) {
+        cl_int err = CL_SUCCESS;
+        b.pin = Mem(clCreateBuffer(ctx_, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, 64, nullptr, &err));
+        check(err, "clCreateBuffer(token pin)");
+        void *p = clEnqueueMapBuffer(queue_, b.pin.m, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, 64, 0, nullptr, nullptr, &err);
+        check(err, "clEnqueueMapBuffer(token pin)");
+        b.pin_ptr = static_cast<cl_int *>(p);
+        clRetainCommandQueue(queue_);
+        b.pin_q = queue_;
+    }
+    *b.pin_ptr = -1;
+    check(clEnqueueReadBuffer(queue_, b.mem.m, CL_FALSE, 0, sizeof(cl_int), b.pin_ptr, 0, nullptr, &b.read_ev),
+          "clEnqueueReadBuffer(token)");
+    check(clFlush(queue_), "clFlush");
+}
+
+int32_t ClBackend::token_read_end(Buffer &tok, size_t n) {
+    ClBuffer &b = static_cast<ClBuffer &>(tok);
+    if (!b.read_ev) fail(EDGELLM_ERR_INTERNAL, "OpenCL: token_read_end without token_read_begin");
+    {
+        // Whatever was issued since token_read_begin (the next step) goes to the device now, to
+        // run while the host waits: a driver may hold commands until a flush (clWaitForEvents
+        // need not flush them).
+        std::lock_guard<std::recursive_mutex> lock(mu_);
+        clFlush(queue_);
+    }
+    // Waited for without the backend's lock: other sessions keep issuing work meanwhile.
+    cl_int st = clWaitForEvents(1, &b.read_ev);
+    cl_int exec = CL_COMPLETE;
+    if (st == CL_SUCCESS)
+        st = clGetEventInfo(b.read_ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, nullptr);
+    clReleaseEvent(b.read_ev);
+    b.read_ev = nullptr;
+    check(st, "clWaitForEvents(token)");
+    check(exec < 0 ? exec : CL_SUCCESS, "token read");
+    const cl_int r = *b.pin_ptr;
+    if (r < 0 || (size_t)r >= n) fail(EDGELLM_ERR_DEVICE, "OpenCL argmax: index %d for %zu values", (int)r, n);
+    return r;
+}
+
+ClBuffer::~ClBuffer() {
+    if (read_ev) {  // the read writes into pin_ptr: let it land first
+        clWaitForEvents(1, &read_ev);
+        clReleaseEvent(read_ev);
+    }
+    if (pin_ptr) {
+        clEnqueueUnmapMemObject(pin_q, pin.m, pin_ptr, 0, nullptr, nullptr);
+        clFinish(pin_q);
+        clReleaseCommandQueue(pin_q);
+    }
 }
 
 }  // namespace ocl

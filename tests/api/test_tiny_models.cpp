@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -295,6 +296,64 @@ TEST_CASE("greedy generate: tokens chosen on the backend equal host sampling") {
                     dev.stats[3].stop_reason);
         }
     }
+}
+
+// Sessions of one OpenCL model generating greedily in several threads at once: their pipelined
+// steps (each issued before the previous token is read back) interleave on the backend's one
+// queue, and each session still gets the text and tokens it gets alone.
+TEST_CASE("greedy generate on OpenCL in concurrent sessions of one model equals one session alone") {
+    if (!have_opencl()) {
+        MESSAGE("no OpenCL platform: skipped");
+        return;
+    }
+    const HostSamplingEnv env(false);
+    edgellm_model_params mp;
+    edgellm_model_params_init(&mp);
+    mp.backend = EDGELLM_BACKEND_OPENCL;
+    edgellm_model *model = nullptr;
+    const std::string path = data_dir() + "tiny_q4_0.gguf";
+    REQUIRE_MESSAGE(edgellm_model_open(path.c_str(), &mp, &model) == EDGELLM_OK, path << ": " << edgellm_last_error());
+    struct Job {
+        const char *prompt;
+        std::string text;
+        std::vector<int32_t> tokens;
+        edgellm_status st = EDGELLM_ERR_INTERNAL;
+    };
+    auto run = [model](Job &j) {
+        edgellm_session *sess = nullptr;
+        j.st = edgellm_session_create(model, nullptr, &sess);
+        if (j.st != EDGELLM_OK) return;
+        edgellm_generate_params gp;
+        edgellm_generate_params_init(&gp);
+        gp.temperature = 0.f;
+        gp.max_new_tokens = 24;
+        gp.ignore_eos = 1;
+        for (int turn = 0; turn < 2 && j.st == EDGELLM_OK; ++turn)  // the second reuses the KV cache
+            j.st = edgellm_generate(sess, turn ? " and then" : j.prompt, &gp, collect, &j.text, nullptr);
+        size_t n = 0;
+        edgellm_session_get_tokens(sess, nullptr, 0, &n);
+        j.tokens.resize(n);
+        edgellm_session_get_tokens(sess, j.tokens.data(), n, &n);
+        edgellm_session_free(sess);
+    };
+    const char *prompts[3] = {"The quick brown fox", "Once upon a time", "1 2 3 4"};
+    Job alone[3], together[3];
+    for (int i = 0; i < 3; ++i) {
+        alone[i].prompt = together[i].prompt = prompts[i];
+        run(alone[i]);
+        REQUIRE(alone[i].st == EDGELLM_OK);
+    }
+    std::vector<std::thread> th;
+    for (int i = 0; i < 3; ++i) th.emplace_back(run, std::ref(together[i]));
+    for (std::thread &t : th) t.join();
+    for (int i = 0; i < 3; ++i) {
+        CAPTURE(i);
+        CHECK(together[i].st == EDGELLM_OK);
+        CHECK(together[i].text == alone[i].text);
+        CHECK(together[i].tokens == alone[i].tokens);
+        CHECK(alone[i].tokens.size() >= 48);  // both turns generated their 24 tokens
+    }
+    edgellm_model_close(model);
 }
 
 TEST_CASE("opening broken tiny models reports a status and a message naming the file") {

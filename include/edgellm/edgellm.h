@@ -423,7 +423,11 @@ typedef int (*edgellm_stream_callback)(const char *piece, size_t len, int32_t to
  * same conversation without re-processing earlier tokens. Returns EDGELLM_OK when generation ends
  * by EOS, max_new_tokens or a stop string; EDGELLM_CANCELLED when the callback or
  * edgellm_session_cancel stopped it; EDGELLM_CONTEXT_FULL when the context filled up (what was
- * generated was streamed and kept). `stats` may be NULL. Since 0.1. */
+ * generated was streamed and kept). `stats` may be NULL. On a GPU backend, greedy decoding issues
+ * each token's forward pass before that token reaches the callback (the device computes while the
+ * host streams), so after a stop that only the last token announces (EOS, a stop string, the
+ * callback) the device may still be finishing one pass when the call returns; a following call on
+ * the model waits behind it. The results do not depend on this. Since 0.1. */
 EDGELLM_API edgellm_status edgellm_generate(edgellm_session *session, const char *prompt,
                                             const edgellm_generate_params *params,
                                             edgellm_stream_callback callback, void *user_data,

@@ -810,9 +810,8 @@ ClBuffer::~ClBuffer() {
         clWaitForEvents(1, &read_ev);
         clReleaseEvent(read_ev);
     }
-    if (pin_ptr) {
+    if (pin_ptr) {  // (pin is released after the unmap runs: OpenCL keeps it alive until then)
         clEnqueueUnmapMemObject(pin_q, pin.m, pin_ptr, 0, nullptr, nullptr);
-        clFinish(pin_q);
         clReleaseCommandQueue(pin_q);
     }
 }

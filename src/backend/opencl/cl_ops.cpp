@@ -732,9 +732,9 @@ int32_t ClBackend::argmax(const Buffer &x, size_t n) {
 
 // ---- Greedy tokens held on the device (Backend::pipelined_tokens) ----
 // The id lives in the first float of a ClBuffer (int32 bits): argmax_to's kernel writes it there,
-// embed_from's embed kernel reads it as its token list, and token_read_begin copies it to the
-// buffer's read_id with a non-blocking read whose event token_read_end waits for. The queue is
-// in order, so a read enqueued before the next step returns this step's id.
+// embed_from's embed kernel reads it as its token list, and token_read_begin copies it into the
+// buffer's pinned host slot (pin_ptr) with a non-blocking read whose event token_read_end waits
+// for. The queue is in order, so a read enqueued before the next step returns this step's id.
 
 bool ClBackend::pipelined_tokens(const Weight &table) const { return cw(table).chunks.size() == 1; }
 

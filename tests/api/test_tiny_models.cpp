@@ -177,6 +177,17 @@ int collect(const char *piece, size_t len, int32_t token, void *user) {
     return 0;
 }
 
+// collect, then a stop request (non-zero) at the `left`-th piece.
+struct CollectUntil {
+    std::string *text;
+    int left;
+};
+int collect_until(const char *piece, size_t len, int32_t token, void *user) {
+    CollectUntil *c = static_cast<CollectUntil *>(user);
+    collect(piece, len, token, c->text);
+    return --c->left <= 0 ? 1 : 0;
+}
+
 bool have_opencl() {
     size_t n = 0;
     return edgellm_device_count(&n) == EDGELLM_OK && n > 0;
@@ -200,9 +211,9 @@ struct HostSamplingEnv {
 };
 
 // One session of greedy generate calls on `name`: a prompt in several chunks, continuations that
-// reuse the KV cache and stop by max_new_tokens (EOS allowed in the second) or a stop string, the
-// logits edgellm_session_eval gives for the last generated token, and a call with nothing pending
-// until the context is full. host_sampling: EDGELLM_HOST_SAMPLING=1 (every token sampled on the
+// reuse the KV cache and stop by max_new_tokens (EOS allowed in the second), a stop string or the
+// callback, the logits edgellm_session_eval gives for the last generated token, and a call with
+// nothing pending until the context is full. host_sampling: EDGELLM_HOST_SAMPLING=1 (every token sampled on the
 // host from read-back logits).
 Conversation greedy_conversation(const std::string &name, int32_t backend, bool host_sampling) {
     const HostSamplingEnv env(host_sampling);
@@ -222,11 +233,13 @@ Conversation greedy_conversation(const std::string &name, int32_t backend, bool 
     REQUIRE(edgellm_session_create(model, &sp, &sess) == EDGELLM_OK);
     Conversation c;
     const char *stops[] = {"e", "a", "o", "t", "s"};
-    struct Call { const char *prompt; int32_t max_new; int32_t ignore_eos; bool stop; bool eval_after; };
-    const Call calls[] = {{"The quick brown fox jumps over", 12, 1, false, true},
-                          {" the lazy dog", 10, 0, false, false},
-                          {"", 10, 1, true, true},
-                          {"", -1, 1, false, false}};  // nothing pending: the last token re-run; until full
+    // cancel_after > 0: the callback asks to stop at that piece.
+    struct Call { const char *prompt; int32_t max_new; int32_t ignore_eos; bool stop; bool eval_after; int cancel_after; };
+    const Call calls[] = {{"The quick brown fox jumps over", 12, 1, false, true, 0},
+                          {" the lazy dog", 10, 0, false, false, 0},
+                          {"", 10, 1, true, true, 0},
+                          {" and", 10, 1, false, false, 3},
+                          {"", -1, 1, false, false, 0}};  // nothing pending: the last token re-run; until full
     for (const Call &k : calls) {
         edgellm_generate_params gp;
         edgellm_generate_params_init(&gp);
@@ -239,7 +252,9 @@ Conversation greedy_conversation(const std::string &name, int32_t backend, bool 
         }
         edgellm_stats st;
         edgellm_stats_init(&st);
-        c.status.push_back(edgellm_generate(sess, k.prompt, &gp, collect, &c.text, &st));
+        CollectUntil cu{&c.text, k.cancel_after};
+        c.status.push_back(k.cancel_after > 0 ? edgellm_generate(sess, k.prompt, &gp, collect_until, &cu, &st)
+                                              : edgellm_generate(sess, k.prompt, &gp, collect, &c.text, &st));
         c.stats.push_back(st);
         c.text += "#";
         if (k.eval_after) {  // evaluates the last generated token: its logits
@@ -261,7 +276,8 @@ Conversation greedy_conversation(const std::string &name, int32_t backend, bool 
 
 // Greedy generation picks its tokens on the backend (Backend::argmax) unless EDGELLM_HOST_SAMPLING
 // is set: both paths give the same tokens, text, statuses, stop reasons, token counts and the
-// same logits from edgellm_session_eval afterwards, on the CPU and the OpenCL backend.
+// same logits from edgellm_session_eval afterwards, on the CPU and the OpenCL backend (where the
+// greedy steps are pipelined: each issued before its token is read back, one step past each stop).
 TEST_CASE("greedy generate: tokens chosen on the backend equal host sampling") {
     std::vector<int32_t> backends = {EDGELLM_BACKEND_CPU};
     if (have_opencl()) backends.push_back(EDGELLM_BACKEND_OPENCL);
@@ -291,9 +307,11 @@ TEST_CASE("greedy generate: tokens chosen on the backend equal host sampling") {
             CHECK(dev.stats.back().stop_reason == EDGELLM_STOP_CONTEXT_FULL);
             CHECK(dev.stats[0].stop_reason == EDGELLM_STOP_MAX_TOKENS);
             CHECK(dev.stats[2].stop_reason == EDGELLM_STOP_STRING);
+            CHECK(dev.stats[3].stop_reason == EDGELLM_STOP_CANCELLED);  // by the callback
+            CHECK(dev.status[3] == EDGELLM_CANCELLED);
             MESSAGE(std::string(name), " backend ", backend, ": ", generated, " tokens, stop reasons ",
                     dev.stats[0].stop_reason, " ", dev.stats[1].stop_reason, " ", dev.stats[2].stop_reason, " ",
-                    dev.stats[3].stop_reason);
+                    dev.stats[3].stop_reason, " ", dev.stats[4].stop_reason);
         }
     }
 }

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -218,6 +219,20 @@ TEST_CASE("opencl device-held greedy tokens: argmax_to, embed_from and the order
             CHECK_THROWS_AS(ob->token_read_end(*tok, 7), Error);  // id 7 is outside [0, 7)
             ob->token_read_begin(*tok);
             CHECK(ob->token_read_end(*tok, (size_t)n_vocab) == 7);
+            // A token buffer holding an id outside the table (what a corrupted buffer or a wrong
+            // logits size could leave): embed_from reads a clamped row, never out of bounds
+            // (oclgrind checks), and the read reports the id as an error.
+            for (int32_t bad : {(int32_t)n_vocab, 1 << 30, -5}) {
+                float bits;
+                std::memcpy(&bits, &bad, sizeof bits);
+                ob->write(*tok, &bits, 1);
+                ob->embed_from(*out, *wo, *tok);
+                const int32_t clamped = bad < 0 ? 0 : (int32_t)n_vocab - 1;
+                cpu_backend().embed(*ref, *wc, &clamped, 1);
+                CHECK(same_row(*out, *ref));
+                ob->token_read_begin(*tok);
+                CHECK_THROWS_AS(ob->token_read_end(*tok, (size_t)n_vocab), Error);
+            }
             ob->token_read_begin(*tok);  // outstanding when the buffer goes: its destructor waits
         }
     }

@@ -123,6 +123,10 @@ private:
     // Sets arguments first, first + 1, ... of k.
     template <typename... A> void args_from(cl_kernel k, cl_uint first, const A &...a);
     void launch(const char *name, cl_kernel k, int dims, const size_t *gws, const size_t *lws);
+    // One launch of dequant.cl's embed kernel for table chunk c: n tokens whose ids are ids[0..n),
+    // or (ids null, n 1) the chunk row tok0; rows into out from float out_off.
+    void launch_embed(const ClWeight &W, const WeightChunk &c, cl_mem ids, cl_int tok0, int n, Buffer &out,
+                      size_t out_off);
     // The argmax kernel over x[0..n) with its result in out[out_i] (out null: argmax_'s slot 1).
     void enqueue_argmax(const Buffer &x, size_t n, cl_mem out, int out_i);
     cl_mem make_buffer(size_t bytes, const void *src, cl_mem_flags flags);

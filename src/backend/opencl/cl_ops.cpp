@@ -31,7 +31,23 @@ void need(bool ok, const char *what) {
 
 size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
+// An index the argmax kernel produced, read back: outside [0, n) only if the device failed.
+int32_t checked_index(cl_int r, size_t n) {
+    if (r < 0 || (size_t)r >= n) fail(EDGELLM_ERR_DEVICE, "OpenCL argmax: index %d for %zu values", (int)r, n);
+    return r;
+}
+
 }  // namespace
+
+void ClBackend::launch_embed(const ClWeight &W, const WeightChunk &c, cl_mem ids, cl_int tok0, int n, Buffer &out,
+                             size_t out_off) {
+    const std::string kn = std::string(W.gm ? "embed_gm_" : "embed_") + fmt_suffix(W.type);
+    cl_kernel k = kernel(kn.c_str());
+    args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
+         (cl_int)W.has_mins, (cl_int)W.cols, ids ? ids : dummy_.m, tok0, (cl_int)c.rows, mem_of(out), (cl_long)out_off);
+    size_t gws[2] = {round_up((size_t)W.cols, 64), (size_t)n};
+    launch(kn.c_str(), k, 2, gws, nullptr);
+}
 
 void ClBackend::embed(Buffer &out, const Weight &table, const int32_t *tokens, int n) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -41,19 +57,12 @@ void ClBackend::embed(Buffer &out, const Weight &table, const int32_t *tokens, i
     for (int i = 0; i < n; ++i)
         if (tokens[i] < 0 || tokens[i] >= W.rows)
             fail(EDGELLM_ERR_INVALID_TOKEN, "token %d outside [0, %lld)", tokens[i], (long long)W.rows);
-    const std::string kn = std::string(W.gm ? "embed_gm_" : "embed_") + fmt_suffix(W.type);
-    cl_kernel k = kernel(kn.c_str());
-    const cl_int K = (cl_int)W.cols;
     if (W.chunks.size() == 1 && n > 1) {
         ensure(tokens_, tokens_cap_, (size_t)n * 4);
         ++mods_;
         check(clEnqueueWriteBuffer(queue_, tokens_.m, CL_TRUE, 0, (size_t)n * 4, tokens, 0, nullptr, nullptr),
               "clEnqueueWriteBuffer(tokens)");
-        const WeightChunk &c = W.chunks[0];
-        args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
-             (cl_int)W.has_mins, K, tokens_.m, (cl_int)-1, (cl_int)c.rows, mem_of(out), (cl_long)0);
-        size_t gws[2] = {round_up((size_t)K, 64), (size_t)n};
-        launch(kn.c_str(), k, 2, gws, nullptr);
+        launch_embed(W, W.chunks[0], tokens_.m, -1, n, out, 0);
         return;
     }
     // One token per launch (decode, or a table split over several buffers): the id is an argument.
@@ -61,11 +70,7 @@ void ClBackend::embed(Buffer &out, const Weight &table, const int32_t *tokens, i
         const WeightChunk *c = &W.chunks[0];
         for (const WeightChunk &cc : W.chunks)
             if (tokens[i] >= cc.row0 && tokens[i] < cc.row0 + cc.rows) c = &cc;
-        args(k, c->data.m, c->scales.m ? c->scales.m : dummy_.m, c->mins.m ? c->mins.m : (c->scales.m ? c->scales.m : dummy_.m),
-             (cl_int)W.has_mins, K, dummy_.m, (cl_int)(tokens[i] - c->row0), (cl_int)c->rows,
-             mem_of(out), (cl_long)i * K);
-        size_t gws[2] = {round_up((size_t)K, 64), 1};
-        launch(kn.c_str(), k, 2, gws, nullptr);
+        launch_embed(W, *c, nullptr, (cl_int)(tokens[i] - c->row0), 1, out, (size_t)i * (size_t)W.cols);
     }
 }
 
@@ -726,8 +731,7 @@ int32_t ClBackend::argmax(const Buffer &x, size_t n) {
     cl_int r = -1;
     check(clEnqueueReadBuffer(queue_, argmax_.m, CL_TRUE, sizeof(cl_int), sizeof r, &r, 0, nullptr, nullptr),
           "clEnqueueReadBuffer(argmax)");
-    if (r < 0 || (size_t)r >= n) fail(EDGELLM_ERR_DEVICE, "OpenCL argmax: index %d for %zu values", (int)r, n);
-    return r;
+    return checked_index(r, n);
 }
 
 // ---- Greedy tokens held on the device (Backend::pipelined_tokens) ----
@@ -749,15 +753,9 @@ void ClBackend::embed_from(Buffer &out, const Weight &table, const Buffer &tok) 
     const ClWeight &W = cw(table);
     need(W.chunks.size() == 1, "embed_from: an embedding table in one buffer");
     need(tok.n_floats >= 1 && out.n_floats >= (size_t)W.cols, "embed_from shapes");
-    const std::string kn = std::string(W.gm ? "embed_gm_" : "embed_") + fmt_suffix(W.type);
-    cl_kernel k = kernel(kn.c_str());
-    const WeightChunk &c = W.chunks[0];
     // The kernel clamps the id to the table's rows: a bad id (token_read_end reports it) never
     // reads out of bounds.
-    args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
-         (cl_int)W.has_mins, (cl_int)W.cols, mem_of(tok), (cl_int)-1, (cl_int)c.rows, mem_of(out), (cl_long)0);
-    size_t gws[2] = {round_up((size_t)W.cols, 64), 1};
-    launch(kn.c_str(), k, 2, gws, nullptr);
+    launch_embed(W, W.chunks[0], mem_of(tok), -1, 1, out, 0);
 }
 
 void ClBackend::token_read_begin(Buffer &tok) {
@@ -800,9 +798,7 @@ int32_t ClBackend::token_read_end(Buffer &tok, size_t n) {
     b.read_ev = nullptr;
     check(st, "clWaitForEvents(token)");
     check(exec < 0 ? exec : CL_SUCCESS, "token read");
-    const cl_int r = *b.pin_ptr;
-    if (r < 0 || (size_t)r >= n) fail(EDGELLM_ERR_DEVICE, "OpenCL argmax: index %d for %zu values", (int)r, n);
-    return r;
+    return checked_index(*b.pin_ptr, n);
 }
 
 ClBuffer::~ClBuffer() {

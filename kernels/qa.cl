@@ -237,13 +237,13 @@ inline float tail_quant_x(__global const float *x, __global const float *nw, int
 }
 
 // The whole work-group waits until the counter *c (other work-groups of this launch increment it)
-// reaches need: one item polls with loads (not atomics: less contention), then a fence and a
-// work-group barrier. Uniform control flow.
+// reaches need: one item polls with loads (not atomics: less contention; common.cl xg_poll_u),
+// then the acquire side (XG_ACQUIRED) and a work-group barrier. Uniform control flow.
 inline void tail_wait(__global const uint *c, uint need) {
     if (get_local_id(0) == 0) {
-        while (xg_load_u(c) < need) {
+        while (xg_poll_u(c) < need) {
         }
-        GLOBAL_RELEASE();
+        XG_ACQUIRED();
     }
     barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
 }
@@ -572,12 +572,11 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
         }
         const int cnt = st < 4 ? 1 + st : comb ? 5 : 0;  // the counter this block increments (0: none)
         // Publish, the pattern of CUDA's grid sync: every item's stores, the work-group barrier, then
-        // one item's fence and the block's count.
+        // one item's release and the block's count (xg_publish_u).
         barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
         if (lid == 0) {
             if (cnt) {
-                GLOBAL_RELEASE();
-                const uint done = atomic_inc(ctr + cnt);
+                const uint done = xg_publish_u(ctr + cnt);
                 const int nl = last == 3 ? nb.w : nb.z;
                 if (attn_last ? cnt == 5 && done == (uint)(ah.y * ah.w) - 1 : cnt == 1 + last && done == (uint)nl - 1)
                     for (int i = 1; i <= 5; ++i) atomic_xchg(ctr + i, 0u);

@@ -51,6 +51,11 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
         else if (vendor.find("NVIDIA") != std::string::npos) tune_.dot = 3;
         else tune_.dot = 0;
     }
+    if (tune_.dot == 3 && device_has_extension(dev_, "cl_nv_device_attribute_query")) {
+        const cl_device_info kComputeCapabilityMajorNV = 0x4000;
+        if (clGetDeviceInfo(dev_, kComputeCapabilityMajorNV, sizeof nv_cc_major_, &nv_cc_major_, nullptr) != CL_SUCCESS)
+            nv_cc_major_ = 0;
+    }
     const char *prof = std::getenv("EDGELLM_OPENCL_PROFILE");
     profiling_ = opt.profile || (prof && *prof && *prof != '0');
 
@@ -108,12 +113,14 @@ void ClBackend::build_programs() {
             "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
             "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n#define GM_ROWS %d\n"
             "#define QA_WG %d\n#define DOT_IMPL %d\n#define ATTN_DWG %d\n#define ATTN_QB %d\n#define ATTN_DCHUNK %d\n#define ATTN_VB %d\n"
-            "#define ATTN_KV %d\n#define ARGMAX_WG %d\n#define TAIL_ATTN %d\n#define ATTN_SB %d\n#define QA_SHFL %d\n#define TAIL_SB %d\n",
+            "#define ATTN_KV %d\n#define ARGMAX_WG %d\n#define TAIL_ATTN %d\n#define ATTN_SB %d\n#define QA_SHFL %d\n#define TAIL_SB %d\n"
+            "#define XG_ACQREL %d\n",
             tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg,
             tune_.attn_max_chunk, tune_.norm_wg, tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll, tune_.gm_rows,
             tune_.qa_wg, tune_.dot, tune_.attn_dwg, tune_.attn_qb, kAttnDecChunk, tune_.attn_vb,
             std::max(attn_kv_, 2048), tune_.argmax_wg, tune_.tail_attn ? 1 : 0, tune_.attn_sb,
-            tune_.qa_shfl && tune_.dot == 3 ? 1 : 0, tune_.tail_sb);
+            tune_.qa_shfl && tune_.dot == 3 ? 1 : 0, tune_.tail_sb,
+            tune_.dot == 3 && nv_cc_major_ >= 7 ? 1 : 0);  // PTX acquire / release: sm_70 and later
     };
     make_defines();
     const std::string common = kernel_source("common.cl");

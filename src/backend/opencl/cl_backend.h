@@ -212,6 +212,7 @@ private:
     int attn_kv_ = 0;  // attn_dec's K / V staging (halfs each, ATTN_KV); < 2048: no attn_dec
     size_t local_mem_ = 0;      // CL_DEVICE_LOCAL_MEM_SIZE
     cl_uint compute_units_ = 1;
+    cl_uint nv_cc_major_ = 0;   // NVIDIA compute capability (cl_nv_device_attribute_query); 0 elsewhere
     Tuning tune_;
     bool profiling_ = false;
     std::string defines_;

@@ -230,21 +230,23 @@ __kernel __attribute__((reqd_work_group_size(ATTN_DWG, 1, 1))) void attn_dec(
 
     // Fused reduction: the last work-group of this (token, head block) to finish (a ticket)
     // combines all chunks. The partials cross work-groups through atomics (OpenCL 1.2 orders
-    // nothing else between work-groups) with device-scope fences around the ticket.
+    // nothing else between work-groups) with device-scope fences around the ticket; NVIDIA
+    // sm_70+: plain stores and L2 loads ordered by the ticket's acquire-release atomic alone
+    // (common.cl xg_ticket_u).
     if (!direct) {
-        GLOBAL_RELEASE();
+        XG_RELEASE_ITEMS();
     }
     barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
     if (!direct && lid == 0) {
         __global int *tk = tickets + (long)t * get_num_groups(1) + get_group_id(1);
-        const int last = atomic_inc(tk) == nct - 1;
+        const int last = (int)xg_ticket_u((__global uint *)tk) == nct - 1;
         if (last) atomic_xchg(tk, 0);  // every chunk has counted: ready for the next launch
         is_last = last;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     if (!direct && !is_last) return;  // uniform
     if (!direct) {  // uniform
-        GLOBAL_RELEASE();
+        XG_ACQUIRED();
         // unit (head, 4 dims) x cs slices of the chunks, each with a running (M, L, o) over its
         // chunks, loads ATTN_VB chunks at a time; the slices merged through p1 (8 floats each).
         const int cs = max(1, ATTN_DWG / units);

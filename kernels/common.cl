@@ -306,14 +306,24 @@ inline uint xg_poll_u(__global const uint *p) {
     asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(r) : "l"(p) : "memory");
     return r;
 }
+// A ticket: the count before this work-group's (acquire and release: the last one reads the
+// others' data).
+inline uint xg_ticket_u(__global uint *p) {
+    uint r;
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(r) : "l"(p) : "memory");
+    return r;
+}
 #define XG_ACQUIRED()
+#define XG_RELEASE_ITEMS()
 #else
+inline uint xg_ticket_u(__global uint *p) { return atomic_inc(p); }
 inline uint xg_publish_u(__global uint *p) {
     GLOBAL_RELEASE();
     return atomic_inc(p);
 }
 inline uint xg_poll_u(__global const uint *p) { return xg_load_u(p); }
 #define XG_ACQUIRED() GLOBAL_RELEASE()
+#define XG_RELEASE_ITEMS() GLOBAL_RELEASE()
 #endif
 
 // ---- Decode attention helpers (attention.cl attn_dec, qa.cl tail_attn) ----

@@ -326,15 +326,14 @@ inline bool tail_attn(int b, __global const float *q, __global const float *kf, 
     // combines, and resets the ticket for the next launch.
     barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
     if (lid == 0) {
-        GLOBAL_RELEASE();
-        const int last = atomic_inc(tickets + hb) == (uint)n_chunks - 1;
+        const int last = xg_ticket_u(tickets + hb) == (uint)n_chunks - 1;
         if (last) atomic_xchg(tickets + hb, 0u);
         *flag = last;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     const bool comb = *flag;
     if (comb) {  // uniform
-        GLOBAL_RELEASE();
+        XG_ACQUIRED();
         // Combine: unit x cs chunk slices, each a running (M, L, o) over its chunks (TAIL_VB loads in
         // flight), merged through 8-float slots in ks.
         const int cs = GM_WG / units, csl = lid / units;

@@ -290,11 +290,14 @@ inline void xg_store4(__global float *p, float4 v) {
     atomic_xchg(p + 3, v.w);
 }
 #endif
-// A work-group's count published after its stores (xg_publish_u: returns the previous count) and
-// a counter polled until others' counts are in (xg_poll_u, then XG_ACQUIRED before reading their
-// data). NVIDIA sm_70 and later (XG_ACQREL): a release atomic and acquire loads, no separate
-// fences (fence + atomic and volatile polling + fence: 1-2 % slower decode on the H200); elsewhere
-// a fence around the atomic and the polling load above.
+// A work-group's count published after its stores (xg_publish_u: returns the previous count), a
+// counter polled until others' counts are in (xg_poll_u, then XG_ACQUIRED before reading their
+// data), and a ticket whose last taker reads the others' data (xg_ticket_u, then XG_ACQUIRED).
+// One item calls them after a work-group barrier; XG_RELEASE_ITEMS is every item's own fence
+// before that barrier where a kernel wants one. NVIDIA sm_70 and later (XG_ACQREL): release /
+// acquire atomics and acquire loads, no separate fences (fence + atomic and volatile polling +
+// fence: 1-2 % slower decode on the H200); elsewhere fences around the atomics and the polling
+// load above.
 #if DOT_IMPL == 3 && XG_ACQREL
 inline uint xg_publish_u(__global uint *p) {
     uint r;
@@ -316,11 +319,11 @@ inline uint xg_ticket_u(__global uint *p) {
 #define XG_ACQUIRED()
 #define XG_RELEASE_ITEMS()
 #else
-inline uint xg_ticket_u(__global uint *p) { return atomic_inc(p); }
 inline uint xg_publish_u(__global uint *p) {
     GLOBAL_RELEASE();
     return atomic_inc(p);
 }
+inline uint xg_ticket_u(__global uint *p) { return xg_publish_u(p); }
 inline uint xg_poll_u(__global const uint *p) { return xg_load_u(p); }
 #define XG_ACQUIRED() GLOBAL_RELEASE()
 #define XG_RELEASE_ITEMS() GLOBAL_RELEASE()

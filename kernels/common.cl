@@ -235,9 +235,9 @@ inline void qa_prologue(__global const float *xt, int use_norm, __global const f
 // qa.cl layer_tail_q4) ----
 // OpenCL 1.2 orders nothing between work-groups but atomics: by default such data goes through
 // atomics both ways (FUSE_ATOMICS). NVIDIA (DOT_IMPL 3, the PTX build): writers store plainly and
-// fence (GLOBAL_RELEASE, membar.gl) before the atomic that publishes their work; readers, after
-// that atomic and a fence, load from L2 (ld.global.cg: L1 is not coherent across SMs), the CUDA
-// threadfence-reduction pattern.
+// publish their work with a release (the atomic of xg_publish_u / xg_ticket_u below; before sm_70
+// a membar.gl, GLOBAL_RELEASE, then the atomic); readers, after the acquiring atomic or poll, load
+// from L2 (ld.global.cg: L1 is not coherent across SMs), the CUDA threadfence-reduction pattern.
 #if DOT_IMPL == 3
 #define FUSE_ATOMICS 0
 #define GLOBAL_RELEASE() asm volatile("membar.gl;" ::: "memory")

@@ -328,6 +328,13 @@ inline uint xg_poll_u(__global const uint *p) { return xg_load_u(p); }
 #define XG_ACQUIRED() GLOBAL_RELEASE()
 #define XG_RELEASE_ITEMS() GLOBAL_RELEASE()
 #endif
+// A 128-byte line into L2 without holding a register (the layer tail's K / V prefetch, TAIL_KVPF:
+// 1 plain, 2 with evict_last priority, sm_80 and later). NVIDIA only.
+#if DOT_IMPL == 3 && TAIL_KVPF == 1
+inline void l2_prefetch(__global const half *p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+#elif DOT_IMPL == 3 && TAIL_KVPF == 2
+inline void l2_prefetch(__global const half *p) { asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(p)); }
+#endif
 
 // ---- Decode attention helpers (attention.cl attn_dec, qa.cl tail_attn) ----
 // Adds a softmax partial (max mc, sum lc) to a running one (M, L): the caller then scales its

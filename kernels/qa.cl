@@ -449,6 +449,14 @@ __kernel __attribute__((reqd_work_group_size(GM_WG, 1, 1))) void layer_tail_q4(
         barrier(CLK_LOCAL_MEM_FENCE);  // claim is rewritten at the end of the block
         if (t >= total) {  // uniform; every work-group makes exactly one such claim
             if (lid == 0 && t == total + (int)get_num_groups(0) - 1) atomic_xchg(ctr, 0u);
+#if TAIL_KVPF
+            // Out of blocks while the last ones run: the next layer's cached K / V into L2 for its
+            // attention launch (without an attention stage, kc / vc are that layer's cache and ac.x
+            // the 128-byte lines of each to fetch; 0: none), the first groups to leave taking them.
+            if (nA == 0)
+                for (int i = (t - total) * GM_WG + lid; i < 2 * ac.x; i += (int)get_num_groups(0) * GM_WG)
+                    l2_prefetch(i < ac.x ? kc + (long)i * 64 : vc + (long)(i - ac.x) * 64);
+#endif
             return;
         }
         // Stage A (4 here): an attention block; the combining ones count in ctr[5]. (One linear

@@ -211,6 +211,7 @@ private:
     size_t max_alloc_ = 0;
     int attn_kv_ = 0;  // attn_dec's K / V staging (halfs each, ATTN_KV); < 2048: no attn_dec
     size_t local_mem_ = 0;      // CL_DEVICE_LOCAL_MEM_SIZE
+    size_t cache_bytes_ = 0;    // CL_DEVICE_GLOBAL_MEM_CACHE_SIZE (the L2 on GPUs)
     cl_uint compute_units_ = 1;
     cl_uint nv_cc_major_ = 0;   // NVIDIA compute capability (cl_nv_device_attribute_query); 0 elsewhere
     Tuning tune_;
@@ -258,6 +259,11 @@ private:
         cl_mem att = nullptr, q = nullptr;
         uint64_t mods = 0;
     } ahead_;
+    // The next layer's cached K / V rows that the layer tail launch prefetches into L2 (tail_kvpf).
+    struct KvPrefetch {
+        cl_mem k = nullptr, v = nullptr;
+        int lines = 0;  // 128-byte lines of each
+    } kvpf_;
     uint64_t mods_ = 0;  // enqueued commands that write device memory (launches, copies, writes)
     Mem inv_freq_;
 };

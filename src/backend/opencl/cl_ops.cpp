@@ -416,7 +416,16 @@ void ClBackend::attention_layer_tail(Buffer &x, Buffer &att, Buffer &q, Buffer &
         Backend::layer_tail(x, att, L, next, q, k, v, h, up, xn, n, eps);
         return;
     }
+    // The next layer's cached K / V rows (positions before pos0) prefetched into L2 by the tail's
+    // work-groups that run out of blocks (tail_kvpf), for that layer's attention launch: its
+    // staging then waits for L2, not DRAM. Only while both fit a quarter of the L2; longer contexts
+    // keep attention streaming from DRAM (a prefetch would only evict its own lines).
+    const ClKv &kv = static_cast<const ClKv &>(cache);
+    const int64_t kv_bytes = (int64_t)pos0 * kv.kv_dim * 2;  // half, each of K and V
+    if (n == 1 && tune_.tail_kvpf && next && layer + 1 < kv.n_layer && 2 * kv_bytes <= (int64_t)cache_bytes_ / 4)
+        kvpf_ = KvPrefetch{kv.k[layer + 1].m, kv.v[layer + 1].m, (int)((kv_bytes + 127) / 128)};
     Backend::attention_layer_tail(x, att, q, k, v, cache, layer, pos0, rp, ap, L, next, h, up, xn, n, eps);
+    kvpf_ = KvPrefetch();
 }
 
 // tail_attn's chunks: at most this many positions (its K / V staging: 16 KiB each at head_dim 128).
@@ -535,9 +544,9 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
         args_from(kk, 48, kv.k[ta->layer].m, kv.v[ta->layer].m, inv_freq_buffer(*ta->rp->inv_freq), mem_of(att),
                   part_o_.m, part_ml_.m, ah, ac, (cl_float)ap.scale, xq1, xd1, (cl_int)ta->last);
     } else {
-        const cl_int4 zero = {{0, 0, 0, 0}};
-        args_from(kk, 48, dummy_.m, dummy_.m, dummy_.m, dummy_.m, dummy_.m, dummy_.m, zero, zero, 0.f, xq1, xd1,
-                  (cl_int)0);
+        const cl_int4 zero = {{0, 0, 0, 0}}, pf = {{kvpf_.lines, 0, 0, 0}};
+        args_from(kk, 48, kvpf_.k ? kvpf_.k : dummy_.m, kvpf_.v ? kvpf_.v : dummy_.m, dummy_.m, dummy_.m, dummy_.m,
+                  dummy_.m, zero, kvpf_.k ? pf : zero, 0.f, xq1, xd1, (cl_int)0);
     }
     local_args(kk, 60, xl_bytes, dl_bytes);
     check(clSetKernelArg(kk, 62, al_bytes, nullptr), "clSetKernelArg(local)");

@@ -132,6 +132,14 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // token (2 slices: 94.1, 4: 82.9); 8 is ~97 % of the measured bandwidth.
         t.logits_split = 8;
         t.argmax_wg = 256;  // 128 groups of 256: ~4 logits per item at 128k (7.5 us per token, H200)
+        // The next layer's cached K / V prefetched into L2 (evict_last) by the layer tail's
+        // work-groups that run out of blocks, while its last blocks run: attn_dec's staging then
+        // hits L2 (attn_dec 13.8-13.9 us per layer against 14.3). H200, medians of 3, on against off
+        // in the same call, four calls: +0.7 %, +0.05 %, +0.4 % (three pairs), +0.05 % (448.5-450.3
+        // against 449.1-449.9 tok/s); llama3.2-1b 1369.4 against 1318.2; 2048 positions 394.0
+        // against 392.2. Never slower. attn_dec's work-groups prefetching the layer's Wo as they
+        // leave (for the tail's stage 0): 443.3 against 447.1, slower (kernels/MALI.md).
+        t.tail_kvpf = 2;
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.
         t.row = "pocl";
@@ -194,6 +202,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
                 else if (k == "fuse_tail") t.fuse_tail = v != 0;
                 else if (k == "tail_wpc" && v > 0 && v <= 64) t.tail_wpc = v;
                 else if (k == "tail_attn" && v >= 0 && v <= 2) t.tail_attn = v;
+                else if (k == "tail_kvpf" && v >= 0 && v <= 2) t.tail_kvpf = v;
                 else if (k == "tail_s0" && (v == 0 || pow2(v))) t.tail_s0 = v;
                 else if (k == "tail_s2" && (v == 0 || pow2(v))) t.tail_s2 = v;
                 else if (k == "tail_s3" && (v == 0 || pow2(v))) t.tail_s3 = v;

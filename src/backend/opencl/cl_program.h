@@ -65,6 +65,10 @@ struct Tuning {
     // 1 the layer's own, first (one launch per layer); 2 the next layer's, last, its K / V staged
     // while the products stream (the next layer's launch then skips its attention); 0 none.
     int tail_attn = 0;
+    // The layer tail's work-groups that run out of blocks prefetch the next layer's cached K / V
+    // into L2 for its attention launch (PTX, NVIDIA only: 1 prefetch.global.L2, 2 with evict_last
+    // priority); 0 off.
+    int tail_kvpf = 0;
     // K-slices of the tail's stages 0 (Wo), 2 (W_down) and 3 (next q / k / v); 0: gm_shape's.
     int tail_s0 = 0, tail_s2 = 0, tail_s3 = 0;
     // K-slices of norm_matmul's product (the logits: a tall matrix); 0: gm_shape's.

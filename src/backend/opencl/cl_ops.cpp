@@ -420,12 +420,16 @@ void ClBackend::attention_layer_tail(Buffer &x, Buffer &att, Buffer &q, Buffer &
     // work-groups that run out of blocks (tail_kvpf), for that layer's attention launch: its
     // staging then waits for L2, not DRAM. Only while both fit a quarter of the L2; longer contexts
     // keep attention streaming from DRAM (a prefetch would only evict its own lines).
+    // Whole lines only (none past the rows written); kvpf_ is cleared however the call ends.
     const ClKv &kv = static_cast<const ClKv &>(cache);
     const int64_t kv_bytes = (int64_t)pos0 * kv.kv_dim * 2;  // half, each of K and V
+    struct Clear {
+        KvPrefetch &p;
+        ~Clear() { p = KvPrefetch(); }
+    } clear{kvpf_};
     if (n == 1 && tune_.tail_kvpf && next && layer + 1 < kv.n_layer && 2 * kv_bytes <= (int64_t)cache_bytes_ / 4)
-        kvpf_ = KvPrefetch{kv.k[layer + 1].m, kv.v[layer + 1].m, (int)((kv_bytes + 127) / 128)};
+        kvpf_ = KvPrefetch{kv.k[layer + 1].m, kv.v[layer + 1].m, (int)(kv_bytes / 128)};
     Backend::attention_layer_tail(x, att, q, k, v, cache, layer, pos0, rp, ap, L, next, h, up, xn, n, eps);
-    kvpf_ = KvPrefetch();
 }
 
 // tail_attn's chunks: at most this many positions (its K / V staging: 16 KiB each at head_dim 128).

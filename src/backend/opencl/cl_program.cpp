@@ -135,10 +135,11 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
         // The next layer's cached K / V prefetched into L2 (evict_last) by the layer tail's
         // work-groups that run out of blocks, while its last blocks run: attn_dec's staging then
         // hits L2 (attn_dec 13.8-13.9 us per layer against 14.3). H200, medians of 3, on against off
-        // in the same call, four calls: +0.7 %, +0.05 %, +0.4 % (three pairs), +0.05 % (448.5-450.3
-        // against 449.1-449.9 tok/s); llama3.2-1b 1369.4 against 1318.2; 2048 positions 394.0
-        // against 392.2. Never slower. attn_dec's work-groups prefetching the layer's Wo as they
-        // leave (for the tail's stage 0): 443.3 against 447.1, slower (kernels/MALI.md).
+        // in the same call, five calls: +0.7 %, +0.05 %, +0.4 % (three pairs), +0.05 %, -0.25 %
+        // (447.8 / 448.1 against 449.2): within the noise on the 8B, ~+0.2 % on average;
+        // llama3.2-1b 1369.4 against 1318.2 (+3.9 %); 2048 positions 394.0 against 392.2. attn_dec's
+        // work-groups prefetching the layer's Wo as they leave (for the tail's stage 0): 443.3
+        // against 447.1, slower (kernels/MALI.md).
         t.tail_kvpf = 2;
     } else if (has(vendor, "pocl") || has(vendor, "PoCL") || has(name, "pthread") || has(name, "cpu")) {
         // CPU device: big work-groups only add barrier cost.

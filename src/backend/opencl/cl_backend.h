@@ -193,12 +193,20 @@ private:
         const AttentionParams *ap;
         bool last = false;  // the next layer's attention as the last stage (tail_attn 2), else the first
     };
+    // The next layer's cached K / V rows that a layer tail launch without an attention stage
+    // prefetches into L2 (tail_kvpf).
+    struct KvPrefetch {
+        cl_mem k = nullptr, v = nullptr;
+        int lines = 0;  // 128-byte lines of each
+    };
     // layer_tail as one layer_tail_q4 launch (one token), with ta also an attention stage (RoPE, KV
     // store, attention into att): the layer's own as the first stage, or (ta->last) layer ta->layer's
-    // after the next q / k / v, its quantized output left in qa_pending_'s set; false when the shapes
-    // or formats do not allow it (the caller then runs the separate ops).
+    // after the next q / k / v, its quantized output left in qa_pending_'s set; without ta, pf's
+    // rows are prefetched as the launch ends; false when the shapes or formats do not allow it (the
+    // caller then runs the separate ops).
     bool try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
-                        Buffer &q, Buffer &k, Buffer &v, float eps, const TailAttn *ta = nullptr);
+                        Buffer &q, Buffer &k, Buffer &v, float eps, const TailAttn *ta = nullptr,
+                        const KvPrefetch *pf = nullptr);
     cl_mem inv_freq_buffer(const std::vector<float> &f);
     void build_programs();
 
@@ -259,11 +267,6 @@ private:
         cl_mem att = nullptr, q = nullptr;
         uint64_t mods = 0;
     } ahead_;
-    // The next layer's cached K / V rows that the layer tail launch prefetches into L2 (tail_kvpf).
-    struct KvPrefetch {
-        cl_mem k = nullptr, v = nullptr;
-        int lines = 0;  // 128-byte lines of each
-    } kvpf_;
     uint64_t mods_ = 0;  // enqueued commands that write device memory (launches, copies, writes)
     Mem inv_freq_;
 };

@@ -420,23 +420,23 @@ void ClBackend::attention_layer_tail(Buffer &x, Buffer &att, Buffer &q, Buffer &
     // work-groups that run out of blocks (tail_kvpf), for that layer's attention launch: its
     // staging then waits for L2, not DRAM. Only while both fit a quarter of the L2; longer contexts
     // keep attention streaming from DRAM (a prefetch would only evict its own lines).
-    // Whole lines only (none past the rows written); kvpf_ is cleared however the call ends.
+    // Whole lines only (none past the rows written).
     const ClKv &kv = static_cast<const ClKv &>(cache);
     const int64_t kv_bytes = (int64_t)pos0 * kv.kv_dim * 2;  // half, each of K and V
-    struct Clear {
-        KvPrefetch &p;
-        ~Clear() { p = KvPrefetch(); }
-    } clear{kvpf_};
-    if (n == 1 && tune_.tail_kvpf && next && layer + 1 < kv.n_layer && 2 * kv_bytes <= (int64_t)cache_bytes_ / 4)
-        kvpf_ = KvPrefetch{kv.k[layer + 1].m, kv.v[layer + 1].m, (int)(kv_bytes / 128)};
-    Backend::attention_layer_tail(x, att, q, k, v, cache, layer, pos0, rp, ap, L, next, h, up, xn, n, eps);
+    KvPrefetch pf;
+    if (tune_.tail_kvpf && next && layer + 1 < kv.n_layer && 2 * kv_bytes <= (int64_t)cache_bytes_ / 4)
+        pf = KvPrefetch{kv.k[layer + 1].m, kv.v[layer + 1].m, (int)(kv_bytes / 128)};
+    rope_attention(att, q, k, v, cache, layer, pos0, n, rp, ap);
+    if (n == 1 && try_layer_tail(x, att, L, next, q, k, v, eps, nullptr, &pf)) return;
+    Backend::layer_tail(x, att, L, next, q, k, v, h, up, xn, n, eps);
 }
 
 // tail_attn's chunks: at most this many positions (its K / V staging: 16 KiB each at head_dim 128).
 constexpr int kTailAttnChunk = 64;
 
 bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
-                               Buffer &q, Buffer &k, Buffer &v, float eps, const TailAttn *ta) {
+                               Buffer &q, Buffer &k, Buffer &v, float eps, const TailAttn *ta,
+                               const KvPrefetch *pf) {
     if (!tune_.fuse_tail || !tune_.qa || tune_.gm_rows != 1) return false;
     auto fits = [&](const Weight *w) { return qa_ok(cw(*w)) && cw(*w).chunks.size() == 1; };
     if (!fits(L.wo) || !fits(L.w_gate) || !fits(L.w_up) || !fits(L.w_down)) return false;
@@ -548,9 +548,10 @@ bool ClBackend::try_layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L,
         args_from(kk, 48, kv.k[ta->layer].m, kv.v[ta->layer].m, inv_freq_buffer(*ta->rp->inv_freq), mem_of(att),
                   part_o_.m, part_ml_.m, ah, ac, (cl_float)ap.scale, xq1, xd1, (cl_int)ta->last);
     } else {
-        const cl_int4 zero = {{0, 0, 0, 0}}, pf = {{kvpf_.lines, 0, 0, 0}};
-        args_from(kk, 48, kvpf_.k ? kvpf_.k : dummy_.m, kvpf_.v ? kvpf_.v : dummy_.m, dummy_.m, dummy_.m, dummy_.m,
-                  dummy_.m, zero, kvpf_.k ? pf : zero, 0.f, xq1, xd1, (cl_int)0);
+        const bool fetch = pf && pf->k && pf->lines > 0;
+        const cl_int4 zero = {{0, 0, 0, 0}}, lines = {{fetch ? pf->lines : 0, 0, 0, 0}};
+        args_from(kk, 48, fetch ? pf->k : dummy_.m, fetch ? pf->v : dummy_.m, dummy_.m, dummy_.m, dummy_.m, dummy_.m,
+                  zero, lines, 0.f, xq1, xd1, (cl_int)0);
     }
     local_args(kk, 60, xl_bytes, dl_bytes);
     check(clSetKernelArg(kk, 62, al_bytes, nullptr), "clSetKernelArg(local)");

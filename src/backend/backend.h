@@ -3,11 +3,13 @@
 //
 // Activations are float row-major matrices (n_tokens, dim) held in backend Buffers. The KV cache
 // is owned by a session; weights by the model and shared read-only by all sessions. Ops on one
-// backend may run asynchronously; read() and finish() synchronise.
+// backend may run asynchronously; read() and finish() synchronise. A backend may run several
+// consecutive ops as one launch (fusion is its business): the engine issues them one by one.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,25 +47,19 @@ public:
     size_t bytes = 0;
 };
 
-struct RopeParams {
-    int head_dim = 0;
-    int n_head = 0;
-    int n_head_kv = 0;
-    const std::vector<float> *inv_freq = nullptr;  // head_dim/2, scaling applied (rotate-half)
-};
-
 struct AttentionParams {
     int n_head = 0;
     int n_head_kv = 0;
     int head_dim = 0;
-    float scale = 0.f;  // 1/sqrt(head_dim)
+    float scale = 0.f;    // multiplier of q·k (1/sqrt(head_dim) unless the model says otherwise)
+    float softcap = 0.f;  // scores become softcap * tanh(s / softcap); 0: none
+    int window = 0;       // query at p sees keys p - window < j <= p; 0: all j <= p
 };
 
-// The device weights of one decoder layer, for ops that span several of its products.
-struct LayerRefs {
-    const Weight *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
-    const Weight *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
-    const Weight *attn_norm = nullptr, *ffn_norm = nullptr;
+// One product of a shared input: y (n, W.rows) = x (n, W.cols) W^T.
+struct Product {
+    const Weight *W;
+    Buffer *y;
 };
 
 class Backend {
@@ -84,37 +80,40 @@ public:
     virtual void finish() {}
 
     // -- ops ------------------------------------------------------------------------------
-    // out (n, cols) = rows tokens[i] of table (n_vocab, cols), dequantized.
-    virtual void embed(Buffer &out, const Weight &table, const int32_t *tokens, int n) = 0;
-    // out (n, dim) = x * rsqrt(mean(x^2) + eps) * w, per row.
-    virtual void rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, int dim,
-                          float eps) = 0;
+    // out (n, cols) = scale * rows tokens[i] of table (n_vocab, cols), dequantized.
+    virtual void embed(Buffer &out, const Weight &table, const int32_t *tokens, int n, float scale) = 0;
+    // out (rows, dim) = x * rsqrt(mean(x^2) + eps) * w, per row of x (rows, dim) read from element
+    // x_offset on; w has dim values. With dim = head_dim and rows = n * heads it is the per-head
+    // norm of q / k. out may be x (in place, x_offset 0).
+    virtual void rms_norm(Buffer &out, const Buffer &x, const Weight &w, int rows, int dim, float eps,
+                          size_t x_offset = 0) = 0;
     // y (n, W.rows) = x (n, W.cols) W^T; with accumulate, y += that (the residual add fused).
     // x_offset/y_offset: element offsets into x and y (used to take the last row only).
     virtual void matmul(Buffer &y, const Weight &W, const Buffer &x, int n, bool accumulate,
                         size_t x_offset = 0, size_t y_offset = 0) = 0;
-    // Rotates q (n, n_head*head_dim) and k (n, n_head_kv*head_dim) in place for positions
-    // pos0..pos0+n-1 and stores k and v (n, kv_dim) into the cache rows pos0.. of `layer`.
-    virtual void rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer,
-                               int pos0, int n, const RopeParams &p) = 0;
+    // Several products of one input (q / k / v, gate / up): each y = x W^T. A backend may run
+    // them as one launch.
+    virtual void matmul_shared(const Buffer &x, int n, std::initializer_list<Product> products) {
+        for (const Product &p : products) matmul(*p.y, *p.W, x, n, false);
+    }
+    // y (n, dim) += b (dim) for every row.
+    virtual void add_bias(Buffer &y, const Weight &b, int n, int dim) = 0;
+    // Rotates x (n, n_heads * t.head_dim) in place for positions pos0..pos0+n-1 (rotate-half
+    // over the first t.rot_dim dimensions of each head, cos and sin scaled by t.mscale).
+    virtual void rope(Buffer &x, int n, int n_heads, int pos0, const RopeTable &t) = 0;
+    // Stores k and v (n, kv_dim) into cache rows pos0.. of `layer`.
+    virtual void kv_store(KvCache &cache, int layer, const Buffer &k, const Buffer &v, int pos0, int n) = 0;
     // Causal attention of q (n, n_head*head_dim) at positions pos0.. over cache positions
-    // [0, pos0+n) of `layer`: out (n, n_head*head_dim). GQA: head h reads kv head
-    // h / (n_head / n_head_kv).
+    // [0, pos0+n) of `layer` (within p.window): out (n, n_head*head_dim). GQA: head h reads kv
+    // head h / (n_head / n_head_kv).
     virtual void attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0,
                            int n, const AttentionParams &p) = 0;
-    // RoPE + KV-cache store + attention: rope_store_kv then attention, as one op so that a GPU
-    // backend can fuse them (one launch per decoded token). q and k hold unspecified values
-    // afterwards.
-    virtual void rope_attention(Buffer &out, Buffer &q, Buffer &k, const Buffer &v, KvCache &cache,
-                                int layer, int pos0, int n, const RopeParams &rp,
-                                const AttentionParams &ap) {
-        rope_store_kv(q, k, v, cache, layer, pos0, n, rp);
-        attention(out, q, cache, layer, pos0, n, ap);
-    }
-    // out[i] = silu(gate[i]) * up[i], i < n.
-    virtual void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) = 0;
+    // out[i] = act(gate[i]) * up[i], i < n (SwiGLU, GeGLU).
+    virtual void glu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n, Activation act) = 0;
     // y[i] += x[i], i < n.
     virtual void add(Buffer &y, const Buffer &x, size_t n) = 0;
+    // x[i] = cap * tanh(x[i] / cap), i < n (Gemma 2's final logits).
+    virtual void softcap(Buffer &x, size_t n, float cap) = 0;
     // Copies n floats from src[src_offset..] to dst[dst_offset..].
     virtual void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset = 0,
                       size_t src_offset = 0) = 0;
@@ -139,84 +138,16 @@ public:
         return false;
     }
     virtual void argmax_to(Buffer &tok, const Buffer &x, size_t n);
-    virtual void embed_from(Buffer &out, const Weight &table, const Buffer &tok);
+    virtual void embed_from(Buffer &out, const Weight &table, const Buffer &tok, float scale);
     virtual void token_read_begin(Buffer &tok);
     virtual int32_t token_read_end(Buffer &tok, size_t n);
-
-    // -- fused ops (defaults composed of the ops above; GPU backends override them) -------
-    // q (n, Wq.rows), k (n, Wk.rows), v (n, Wv.rows) = x Wq^T, x Wk^T, x Wv^T for x (n, cols):
-    // one launch instead of three during decode.
-    virtual void matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
-                            const Weight &Wv, const Buffer &x, int n) {
-        matmul(q, Wq, x, n, false);
-        matmul(k, Wk, x, n, false);
-        matmul(v, Wv, x, n, false);
-    }
-    // out (n, Wg.rows) = silu(x Wg^T) * (x Wu^T): the FFN gate/up products fused with SwiGLU.
-    // scratch holds n * Wg.rows floats (used by the default and by prefill paths).
-    virtual void matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
-                               const Buffer &x, int n) {
-        matmul(out, Wg, x, n, false);
-        matmul(scratch, Wu, x, n, false);
-        swiglu(out, out, scratch, (size_t)n * (size_t)Wg.rows);
-    }
-    // The RMSNorm before a block fused into its products: xn (n, cols) = rms_norm(x, norm, eps),
-    // then matmul_qkv / matmul_swiglu over xn. Backends that fold the norm into the product may
-    // leave xn unwritten.
-    virtual void norm_matmul_qkv(Buffer &q, Buffer &k, Buffer &v, const Weight &Wq, const Weight &Wk,
-                                 const Weight &Wv, const Buffer &x, const Weight &norm, float eps,
-                                 Buffer &xn, int n) {
-        rms_norm(xn, x, norm, n, (int)Wq.cols, eps);
-        matmul_qkv(q, k, v, Wq, Wk, Wv, xn, n);
-    }
-    virtual void norm_matmul_swiglu(Buffer &out, Buffer &scratch, const Weight &Wg, const Weight &Wu,
-                                    const Buffer &x, const Weight &norm, float eps, Buffer &xn,
-                                    int n) {
-        rms_norm(xn, x, norm, n, (int)Wg.cols, eps);
-        matmul_swiglu(out, scratch, Wg, Wu, xn, n);
-    }
-    // The model's last step for one token: y (W.rows) = rms_norm(x[x_off .. x_off + W.cols), norm,
-    // eps) W^T (the final norm and the logits). xn (W.cols) is scratch; a fused implementation
-    // may leave it unwritten.
-    virtual void norm_matmul(Buffer &y, const Weight &W, const Buffer &x, size_t x_off, const Weight &norm,
-                             float eps, Buffer &xn) {
-        copy(xn, x, (size_t)W.cols, 0, x_off);
-        rms_norm(xn, xn, norm, 1, (int)W.cols, eps);
-        matmul(y, W, xn, 1, false);
-    }
-    // The rest of decoder layer L after attention, then the first op of the next layer (`next`,
-    // may be null), for x (n, n_embd) and the attention output att (n, q_dim):
-    //   x += att Wo^T;  h = silu(n2(x) Wg^T) * (n2(x) Wu^T);  x += h Wd^T;
-    //   q, k, v = n1'(x) Wq'^T, n1'(x) Wk'^T, n1'(x) Wv'^T     (n1', W': next's norm and weights)
-    // h, up and xn are scratch (gate (n, n_ff), up, xn (n, n_embd)); a fused implementation may
-    // leave them unwritten. A GPU backend can run all of it as one launch during decode.
-    virtual void layer_tail(Buffer &x, const Buffer &att, const LayerRefs &L, const LayerRefs *next,
-                            Buffer &q, Buffer &k, Buffer &v, Buffer &h, Buffer &up, Buffer &xn, int n,
-                            float eps) {
-        matmul(x, *L.wo, att, n, true);
-        norm_matmul_swiglu(h, up, *L.w_gate, *L.w_up, x, *L.ffn_norm, eps, xn, n);
-        matmul(x, *L.w_down, h, n, true);
-        if (next)
-            norm_matmul_qkv(q, k, v, *next->wq, *next->wk, *next->wv, x, *next->attn_norm, eps, xn, n);
-    }
-    // Decoder layer `layer` (weights L) from its q / k / v on: rope_attention (RoPE, the KV-cache
-    // store of k / v at positions pos0.., attention into att), then layer_tail (x updated, the next
-    // layer's q / k / v). One op so that a GPU backend can run the whole layer as one launch during
-    // decode. att, h, up and xn are scratch afterwards.
-    virtual void attention_layer_tail(Buffer &x, Buffer &att, Buffer &q, Buffer &k, Buffer &v, KvCache &cache,
-                                      int layer, int pos0, const RopeParams &rp, const AttentionParams &ap,
-                                      const LayerRefs &L, const LayerRefs *next, Buffer &h, Buffer &up,
-                                      Buffer &xn, int n, float eps) {
-        rope_attention(att, q, k, v, cache, layer, pos0, n, rp, ap);
-        layer_tail(x, att, L, next, q, k, v, h, up, xn, n, eps);
-    }
 };
 
 // Backends without device-held tokens (pipelined_tokens false) report a use as a bug.
 inline void Backend::argmax_to(Buffer &, const Buffer &, size_t) {
     fail(EDGELLM_ERR_INTERNAL, "%s backend: no device-held tokens (argmax_to)", name());
 }
-inline void Backend::embed_from(Buffer &, const Weight &, const Buffer &) {
+inline void Backend::embed_from(Buffer &, const Weight &, const Buffer &, float) {
     fail(EDGELLM_ERR_INTERNAL, "%s backend: no device-held tokens (embed_from)", name());
 }
 inline void Backend::token_read_begin(Buffer &) {
@@ -229,6 +160,7 @@ inline int32_t Backend::token_read_end(Buffer &, size_t) {
 struct CpuBackendOptions {
     int n_threads = 0;  // 0: hardware concurrency
 };
+// The scalar reference backend (the oracle).
 std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions &opt);
 
 }  // namespace edgellm

@@ -85,14 +85,11 @@ std::unique_ptr<Model> Model::from_loaded(LoadedModel &&lm, std::unique_ptr<Back
     auto m = std::make_unique<Model>();
     m->log = log;
     m->config = lm.config;
+    finalize_config(m->config);
     const ModelConfig &c = m->config;
-    if (c.n_layer <= 0 || c.n_embd <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.head_dim <= 0 ||
-        c.head_dim % 2 != 0 || c.n_head % c.n_head_kv != 0 || c.n_vocab <= 0 || c.n_ff <= 0)
-        fail(EDGELLM_ERR_INVALID_MODEL, "inconsistent model hyper-parameters");
     if ((int)lm.weights.layers.size() != c.n_layer)
         fail(EDGELLM_ERR_INVALID_MODEL, "model has %zu layers of weights, config says %d",
              lm.weights.layers.size(), c.n_layer);
-    m->inv_freq = rope_inv_freq(c);
     m->chat_template = lm.chat_template;
     m->bos_id = lm.bos_id;
     m->eos_id = lm.eos_id;
@@ -146,6 +143,19 @@ std::unique_ptr<Model> Model::from_loaded(LoadedModel &&lm, std::unique_ptr<Back
         D.w_gate = mat(L.w_gate, c.n_ff, c.n_embd, "ffn_gate");
         D.w_up = mat(L.w_up, c.n_ff, c.n_embd, "ffn_up");
         D.w_down = mat(L.w_down, c.n_embd, c.n_ff, "ffn_down");
+        if (c.attn_bias) {
+            D.bq = vec(L.bq, (size_t)c.q_dim(), "attn_q.bias");
+            D.bk = vec(L.bk, (size_t)c.kv_dim(), "attn_k.bias");
+            D.bv = vec(L.bv, (size_t)c.kv_dim(), "attn_v.bias");
+        }
+        if (c.qk_norm) {
+            D.q_norm = vec(L.q_norm, (size_t)c.head_dim, "attn_q_norm");
+            D.k_norm = vec(L.k_norm, (size_t)c.head_dim, "attn_k_norm");
+        }
+        if (c.sandwich_norm) {
+            D.post_attn_norm = vec(L.post_attn_norm, (size_t)c.n_embd, "post_attention_norm");
+            D.post_ffn_norm = vec(L.post_ffn_norm, (size_t)c.n_embd, "post_ffw_norm");
+        }
         m->weights.layers.push_back(std::move(D));
     }
     m->weights.out_norm = vec(W.out_norm, (size_t)c.n_embd, "output_norm");

@@ -19,6 +19,9 @@ namespace edgellm {
 struct DeviceLayer {
     std::unique_ptr<Weight> attn_norm, ffn_norm;
     std::unique_ptr<Weight> wq, wk, wv, wo, w_gate, w_up, w_down;
+    std::unique_ptr<Weight> bq, bk, bv;                      // config.attn_bias
+    std::unique_ptr<Weight> q_norm, k_norm;                  // config.qk_norm
+    std::unique_ptr<Weight> post_attn_norm, post_ffn_norm;   // config.sandwich_norm
 };
 
 struct DeviceWeights {
@@ -54,7 +57,6 @@ public:
     std::unique_ptr<Backend> backend;
     DeviceWeights weights;
     std::unique_ptr<Tokenizer> tokenizer;  // may be null for synthetic models
-    std::vector<float> inv_freq;           // RoPE, head_dim/2
     std::string chat_template;             // the model's own, "" if none
     std::vector<int32_t> eog_ids;
     int32_t bos_id = -1, eos_id = -1;

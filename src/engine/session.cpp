@@ -39,8 +39,8 @@ Session::Session(const Model &model, const SessionOptions &opt) : model_(model) 
     n_batch_ = opt.n_batch ? (int)std::min<uint32_t>(opt.n_batch, 4096) : 256;
     n_batch_ = std::min(n_batch_, n_ctx_);
     std::lock_guard<std::mutex> lock(model.compute_mutex);
-    kv_ = model.backend->alloc_kv(model.config.n_layer, n_ctx_, model.config.kv_dim());
-    scratch_ = std::make_unique<Scratch>(*model.backend, model.config, n_batch_);
+    kv_ = model.backend->alloc_kv(model.config.n_layer, n_ctx_, (int)model.config.kv_dim());
+    scratch_ = std::make_unique<Scratch>(*model.backend, model.config, n_batch_, n_ctx_);
     logits_.resize((size_t)model.config.n_vocab);
 }
 

@@ -1,5 +1,6 @@
 // The host copy of a model's weights in run formats, as produced by the loaders (src/model/).
 // Backends take these over tensor by tensor (and may free each host copy once uploaded).
+// Optional tensors are empty when the architecture has none (ModelConfig says which it has).
 #pragma once
 
 #include <vector>
@@ -19,6 +20,12 @@ struct LayerWeights {
     QTensor w_gate;                // (n_ff, n_embd)
     QTensor w_up;                  // (n_ff, n_embd)
     QTensor w_down;                // (n_embd, n_ff)
+    // config.attn_bias: (q_dim), (kv_dim), (kv_dim)
+    std::vector<float> bq, bk, bv;
+    // config.qk_norm: (head_dim) each
+    std::vector<float> q_norm, k_norm;
+    // config.sandwich_norm: (n_embd) each, applied to the attention / FFN output
+    std::vector<float> post_attn_norm, post_ffn_norm;
 };
 
 struct ModelWeights {

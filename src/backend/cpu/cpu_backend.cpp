@@ -16,6 +16,15 @@
 namespace edgellm {
 namespace {
 
+// act(g) of the gated FFN (the formulas of transformers' ACT2FN "silu" and "gelu_pytorch_tanh").
+float activate(float g, Activation act) {
+    if (act == Activation::GeluTanh) {
+        const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+        return 0.5f * g * (1.f + std::tanh(k * (g + 0.044715f * g * g * g)));
+    }
+    return g / (1.f + std::exp(-g));
+}
+
 class CpuBuffer : public Buffer {
 public:
     explicit CpuBuffer(size_t n) : v(n, 0.f) { n_floats = n; }
@@ -95,22 +104,29 @@ public:
         std::memcpy(dst, F(src) + off, n * 4);
     }
 
-    // out (n, cols) = table[tokens[i]]
-    void embed(Buffer &out, const Weight &table, const int32_t *tokens, int n) override {
+    // out (n, cols) = scale * table[tokens[i]]
+    void embed(Buffer &out, const Weight &table, const int32_t *tokens, int n, float scale) override {
         const QTensor &t = W(table).m;
         check_range(out, 0, (size_t)n * t.cols);
         for (int i = 0; i < n; ++i) {
             if (tokens[i] < 0 || tokens[i] >= t.rows)
                 fail(EDGELLM_ERR_INVALID_TOKEN, "token id %d outside [0, %lld)", tokens[i], (long long)t.rows);
-            dequantize_row(t, tokens[i], F(out) + (size_t)i * t.cols);
+            float *o = F(out) + (size_t)i * t.cols;
+            dequantize_row(t, tokens[i], o);
+            if (scale != 1.f)
+                for (int64_t j = 0; j < t.cols; ++j) o[j] *= scale;
         }
     }
 
-    // out (n, dim) = x / rms(x) * w
-    void rms_norm(Buffer &out, const Buffer &x, const Weight &w, int n, int dim, float eps) override {
+    // out (rows, dim) = x / rms(x) * w
+    void rms_norm(Buffer &out, const Buffer &x, const Weight &w, int rows, int dim, float eps,
+                  size_t x_off) override {
+        check_range(x, x_off, (size_t)rows * dim);
+        check_range(out, 0, (size_t)rows * dim);
+        if (W(w).vec.size() != (size_t)dim) fail(EDGELLM_ERR_INTERNAL, "rms_norm: weight of %zu for dim %d", W(w).vec.size(), dim);
         const float *g = W(w).vec.data();
-        for (int i = 0; i < n; ++i) {
-            const float *xi = F(x) + (size_t)i * dim;
+        for (int i = 0; i < rows; ++i) {
+            const float *xi = F(x) + x_off + (size_t)i * dim;
             float *oi = F(out) + (size_t)i * dim;
             float ss = 0.f;
             for (int j = 0; j < dim; ++j) ss += xi[j] * xi[j];
@@ -141,36 +157,47 @@ public:
         });
     }
 
-    // Rotate-half RoPE on q and k, then k and v into the cache rows pos0..pos0+n-1.
-    void rope_store_kv(Buffer &q, Buffer &k, const Buffer &v, KvCache &cache, int layer, int pos0,
-                       int n, const RopeParams &p) override {
-        auto &c = static_cast<CpuKv &>(cache);
-        if (pos0 < 0 || pos0 + n > c.n_ctx) fail(EDGELLM_ERR_INTERNAL, "KV write past the context");
-        const int hd = p.head_dim, half = hd / 2;
-        const int qd = p.n_head * hd, kd = p.n_head_kv * hd;
-        const std::vector<float> &inv = *p.inv_freq;
+    // y (n, dim) += b
+    void add_bias(Buffer &y, const Weight &b, int n, int dim) override {
+        check_range(y, 0, (size_t)n * dim);
+        const std::vector<float> &bv = W(b).vec;
+        if (bv.size() != (size_t)dim) fail(EDGELLM_ERR_INTERNAL, "add_bias: %zu values for dim %d", bv.size(), dim);
+        for (int i = 0; i < n; ++i)
+            for (int j = 0; j < dim; ++j) F(y)[(size_t)i * dim + j] += bv[(size_t)j];
+    }
+
+    // Rotate-half RoPE over the first rot_dim dimensions of each head, cos and sin times mscale.
+    void rope(Buffer &xb, int n, int n_heads, int pos0, const RopeTable &t) override {
+        const int hd = t.head_dim, half = t.rot_dim / 2;
+        check_range(xb, 0, (size_t)n * n_heads * hd);
         for (int i = 0; i < n; ++i) {
             const float pos = (float)(pos0 + i);
-            auto rotate = [&](float *vec, int n_heads) {
-                for (int h = 0; h < n_heads; ++h) {
-                    float *x = vec + h * hd;
-                    for (int j = 0; j < half; ++j) {
-                        float theta = pos * inv[j];
-                        float cs = std::cos(theta), sn = std::sin(theta);
-                        float x0 = x[j], x1 = x[j + half];
-                        x[j] = x0 * cs - x1 * sn;
-                        x[j + half] = x1 * cs + x0 * sn;
-                    }
+            for (int h = 0; h < n_heads; ++h) {
+                float *x = F(xb) + ((size_t)i * n_heads + h) * hd;
+                for (int j = 0; j < half; ++j) {
+                    const float theta = pos * t.inv_freq[(size_t)j];
+                    const float cs = std::cos(theta) * t.mscale, sn = std::sin(theta) * t.mscale;
+                    const float x0 = x[j], x1 = x[j + half];
+                    x[j] = x0 * cs - x1 * sn;
+                    x[j + half] = x1 * cs + x0 * sn;
                 }
-            };
-            rotate(F(q) + (size_t)i * qd, p.n_head);
-            rotate(F(k) + (size_t)i * kd, p.n_head_kv);
-            std::memcpy(&c.k[layer][(size_t)(pos0 + i) * kd], F(k) + (size_t)i * kd, kd * 4);
-            std::memcpy(&c.v[layer][(size_t)(pos0 + i) * kd], F(v) + (size_t)i * kd, kd * 4);
+            }
         }
     }
 
-    // out (n, n_head*hd): softmax(q k^T * scale) v over positions [0, pos0+i] for query i.
+    // k and v (n, kv_dim) into the cache rows pos0..pos0+n-1.
+    void kv_store(KvCache &cache, int layer, const Buffer &k, const Buffer &v, int pos0, int n) override {
+        auto &c = static_cast<CpuKv &>(cache);
+        if (layer < 0 || layer >= c.n_layer || pos0 < 0 || pos0 + n > c.n_ctx)
+            fail(EDGELLM_ERR_INTERNAL, "KV write past the context");
+        const size_t kd = (size_t)c.kv_dim;
+        check_range(k, 0, (size_t)n * kd);
+        check_range(v, 0, (size_t)n * kd);
+        std::memcpy(&c.k[layer][(size_t)pos0 * kd], F(k), n * kd * 4);
+        std::memcpy(&c.v[layer][(size_t)pos0 * kd], F(v), n * kd * 4);
+    }
+
+    // out (n, n_head*hd): softmax(softcap(q k^T * scale)) v over the positions query i sees.
     void attention(Buffer &out, const Buffer &q, const KvCache &cache, int layer, int pos0, int n,
                    const AttentionParams &p) override {
         const auto &c = static_cast<const CpuKv &>(cache);
@@ -183,24 +210,27 @@ public:
             for (int64_t job = b; job < e; ++job) {
                 const int i = (int)(job / p.n_head), h = (int)(job % p.n_head);
                 const int kvh = h / group;
-                const int len = pos0 + i + 1;
+                const int end = pos0 + i + 1;  // keys [first, end)
+                const int first = p.window > 0 ? std::max(0, end - p.window) : 0;
                 const float *qi = F(q) + (size_t)i * qd + h * hd;
                 float mx = -INFINITY;
-                for (int t = 0; t < len; ++t) {
+                for (int t = first; t < end; ++t) {
                     const float *kt = K + (size_t)t * kd + kvh * hd;
                     float s = 0.f;
                     for (int d = 0; d < hd; ++d) s += qi[d] * kt[d];
-                    score[t] = s * p.scale;
-                    mx = std::max(mx, score[t]);
+                    s *= p.scale;
+                    if (p.softcap > 0.f) s = p.softcap * std::tanh(s / p.softcap);
+                    score[t] = s;
+                    mx = std::max(mx, s);
                 }
                 float sum = 0.f;
-                for (int t = 0; t < len; ++t) {
+                for (int t = first; t < end; ++t) {
                     score[t] = std::exp(score[t] - mx);
                     sum += score[t];
                 }
                 float *oi = F(out) + (size_t)i * qd + h * hd;
                 for (int d = 0; d < hd; ++d) oi[d] = 0.f;
-                for (int t = 0; t < len; ++t) {
+                for (int t = first; t < end; ++t) {
                     const float *vt = V + (size_t)t * kd + kvh * hd;
                     const float a = score[t] / sum;
                     for (int d = 0; d < hd; ++d) oi[d] += a * vt[d];
@@ -209,14 +239,18 @@ public:
         });
     }
 
-    void swiglu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n) override {
+    void glu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n, Activation act) override {
         for (size_t i = 0; i < n; ++i) {
-            float g = F(gate)[i];
-            F(out)[i] = g / (1.f + std::exp(-g)) * F(up)[i];
+            const float g = F(gate)[i];
+            F(out)[i] = activate(g, act) * F(up)[i];
         }
     }
     void add(Buffer &y, const Buffer &x, size_t n) override {
         for (size_t i = 0; i < n; ++i) F(y)[i] += F(x)[i];
+    }
+    void softcap(Buffer &x, size_t n, float cap) override {
+        check_range(x, 0, n);
+        for (size_t i = 0; i < n; ++i) F(x)[i] = cap * std::tanh(F(x)[i] / cap);
     }
     void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_off, size_t src_off) override {
         check_range(dst, dst_off, n);

@@ -34,8 +34,8 @@ inline void am_reduce(float *v, int *i, __local float *lv, __local int *li) {
 // reduces the items' pairs. With G == 1 that is the result; otherwise each work-group stores its
 // pair (value bits, index) in state[2 + 2 g], state[3 + 2 g] and takes a ticket (state[0]); the
 // last of the G combines the G pairs, writes out[out_i] and resets the ticket to zero for the
-// next launch. The pairs cross work-groups through atomics, the ticket is common.cl's xg_ticket_u
-// (as attn_dec's fused combine).
+// next launch. The pairs cross work-groups through atomics; nothing waits for another work-group
+// (safe without forward-progress guarantees between work-groups, as on a Mali).
 // state: [0] ticket, zero between launches; [1] the index (Backend::argmax: out = state, out_i =
 // 1; argmax_to: a session's token buffer); [2 + 2 g, 3 + 2 g] group g's pair.
 // Grid (G * ARGMAX_WG), local (ARGMAX_WG).
@@ -61,14 +61,15 @@ __kernel __attribute__((reqd_work_group_size(ARGMAX_WG, 1, 1))) void argmax(
     if (lid == 0) {
         atomic_xchg(state + 2 + 2 * g, as_int(bv));  // read by another work-group of this launch
         atomic_xchg(state + 3 + 2 * g, bi);
-        const int last = (int)xg_ticket_u((__global uint *)state) == ng - 1;
+        mem_fence(CLK_GLOBAL_MEM_FENCE);  // the pair before the ticket
+        const int last = atomic_inc(state) == ng - 1;
         if (last) atomic_xchg(state, 0);  // every group has counted: ready for the next launch
         li[0] = last;                     // to the whole group (li is free after am_reduce)
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     if (!li[0]) return;  // uniform
     barrier(CLK_LOCAL_MEM_FENCE);  // li free again
-    XG_ACQUIRED();
+    mem_fence(CLK_GLOBAL_MEM_FENCE);  // the others' pairs after the ticket
     bv = NAN;
     bi = INT_MAX;
     for (int j = lid; j < ng; j += ARGMAX_WG) {

@@ -16,8 +16,13 @@ namespace ocl {
 
 namespace {
 // Programs: one per kernel family, each = host #defines + common.cl + the family file.
-const char *const kProgramFiles[] = {"gemv.cl", "qa.cl", "dequant.cl", "norm.cl", "rope.cl",
+const char *const kProgramFiles[] = {"gemv.cl", "quant.cl", "dequant.cl", "norm.cl", "rope.cl",
                                      "attention.cl", "elementwise.cl", "sample.cl"};
+
+std::string env_or(const char *name, const std::string &fallback) {
+    const char *v = std::getenv(name);
+    return v && *v ? std::string(v) : fallback;
+}
 }  // namespace
 
 ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log) {
@@ -33,31 +38,24 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
     check(clGetDeviceInfo(dev_, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ma, &ma, nullptr),
           "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
     max_alloc_ = (size_t)ma;
-    // attn_dec stages a chunk's K and V in __local (ATTN_KV halfs each) next to ~16 KiB of other
-    // arrays: size the staging from the device's __local memory, at most 8192 halfs.
-    cl_ulong lm = 0;
-    clGetDeviceInfo(dev_, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, nullptr);
-    attn_kv_ = (int)std::min<cl_ulong>(8192, lm > 16384 ? (lm - 16384) / 4 / 256 * 256 : 0);
-    local_mem_ = (size_t)lm;
-    cl_ulong l2 = 0;
-    clGetDeviceInfo(dev_, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof l2, &l2, nullptr);
-    cache_bytes_ = (size_t)l2;
-    cl_uint cu = 1;
-    clGetDeviceInfo(dev_, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, nullptr);
-    compute_units_ = std::max<cl_uint>(cu, 1);
     const char *env_split = std::getenv("EDGELLM_OPENCL_MAX_ALLOC");  // test hook: force splits
     if (env_split && *env_split) max_alloc_ = std::min(max_alloc_, (size_t)std::strtoull(env_split, nullptr, 10));
-    tune_ = tuning_for(dev_name_, vendor, driver, device_has_extension(dev_, "cl_khr_subgroups"));
-    if (tune_.dot < 0) {  // int8 dot products: the standard extension, Arm's, NVIDIA's PTX, portable
+    // The row: forced by the params or EDGELLM_OPENCL_ROW, else by the device; overrides from
+    // EDGELLM_OPENCL_TUNE, then the params.
+    std::string overrides = env_or("EDGELLM_OPENCL_TUNE", "");
+    if (!opt.tune.empty()) overrides += (overrides.empty() ? "" : ",") + opt.tune;
+    tune_ = tuning_for(dev_name_, vendor, driver, opt.row.empty() ? env_or("EDGELLM_OPENCL_ROW", "") : opt.row,
+                       overrides);
+    const bool has_sg = device_has_extension(dev_, "cl_khr_subgroups");
+    subgroups_ = tune_.subgroups < 0 ? has_sg : tune_.subgroups == 1;
+    if (subgroups_ && !has_sg) fail(EDGELLM_ERR_UNSUPPORTED, "OpenCL: tuning asks for sub-groups; %s has none", dev_name_.c_str());
+    const bool has_fp16 = device_has_extension(dev_, "cl_khr_fp16");
+    fp16_ = tune_.fp16 < 0 ? has_fp16 : tune_.fp16 == 1;
+    if (fp16_ && !has_fp16) fail(EDGELLM_ERR_UNSUPPORTED, "OpenCL: tuning asks for fp16; %s has no cl_khr_fp16", dev_name_.c_str());
+    if (tune_.dot < 0) {  // int8 dot products: the standard extension, Arm's, else plain multiplies
         if (device_has_extension(dev_, "cl_khr_integer_dot_product")) tune_.dot = 1;
         else if (device_has_extension(dev_, "cl_arm_integer_dot_product_accumulate_int8")) tune_.dot = 2;
-        else if (vendor.find("NVIDIA") != std::string::npos) tune_.dot = 3;
         else tune_.dot = 0;
-    }
-    if (tune_.dot == 3 && device_has_extension(dev_, "cl_nv_device_attribute_query")) {
-        const cl_device_info kComputeCapabilityMajorNV = 0x4000;
-        if (clGetDeviceInfo(dev_, kComputeCapabilityMajorNV, sizeof nv_cc_major_, &nv_cc_major_, nullptr) != CL_SUCCESS)
-            nv_cc_major_ = 0;
     }
     const char *prof = std::getenv("EDGELLM_OPENCL_PROFILE");
     profiling_ = opt.profile || (prof && *prof && *prof != '0');
@@ -83,11 +81,14 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
         clReleaseContext(ctx_);
         throw;
     }
-    static const char *const kDot[] = {"portable", "cl_khr_integer_dot_product", "arm_dot_acc", "PTX dp4a"};
-    log_.log(EDGELLM_LOG_INFO,
-             "OpenCL: device %s (%s, driver %s), tuning row %s, sub-groups %s, group-major %s, int8 activations %s (dot: %s)",
-             dev_name_.c_str(), vendor.c_str(), driver.c_str(), tune_.row, tune_.subgroups ? "on" : "off",
-             tune_.gm ? "on" : "off", tune_.qa ? "on" : "off", kDot[tune_.dot]);
+    log_.log(EDGELLM_LOG_INFO, "OpenCL: device %s (%s, driver %s): %s", dev_name_.c_str(), vendor.c_str(),
+             driver.c_str(), describe().c_str());
+}
+
+std::string ClBackend::describe() const {
+    static const char *const kDot[] = {"plain multiplies", "cl_khr_integer_dot_product", "arm_dot_acc"};
+    return strprintf("tuning row %s, int8 dot: %s, sub-groups %s, prefill %s", tune_.row.c_str(), kDot[tune_.dot],
+                     subgroups_ ? "on" : "off", fp16_ ? "HGEMM (half tiles)" : "SGEMM");
 }
 
 ClBackend::~ClBackend() {
@@ -97,12 +98,8 @@ ClBackend::~ClBackend() {
     clblast::ClearCache();
     for (auto &e : events_) clReleaseEvent(e.second);
     // Buffers must go before the context: release members explicitly.
-    dummy_ = Mem(); tile_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); xalign_ = Mem(); part_o_ = Mem();
-    part_ml_ = Mem(); tickets_ = Mem(); argmax_ = Mem(); inv_freq_ = Mem();
-    for (int i = 0; i < 3; ++i) {
-        qa_q_[i] = Mem();
-        qa_d_[i] = Mem();
-    }
+    dummy_ = Mem(); tile_ = Mem(); xh_ = Mem(); yh_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); part_o_ = Mem();
+    part_ml_ = Mem(); act_q_ = Mem(); act_d_ = Mem(); argmax_ = Mem(); inv_freq_ = Mem();
     for (auto &k : kernels_) clReleaseKernel(k.second);
     for (cl_program p : programs_) clReleaseProgram(p);
     if (queue_) clReleaseCommandQueue(queue_);
@@ -110,43 +107,32 @@ ClBackend::~ClBackend() {
 }
 
 void ClBackend::build_programs() {
-    auto make_defines = [this] {
-        defines_ = strprintf(
-            "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_TEAMS %d\n#define GEMV_ROWS %d\n#define GEMV_UNROLL %d\n"
-            "#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
-            "#define HEAD_DIM_MAX 256\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define GM_WG %d\n#define GM_UNROLL %d\n#define GM_ROWS %d\n"
-            "#define QA_WG %d\n#define DOT_IMPL %d\n#define ATTN_DWG %d\n#define ATTN_QB %d\n#define ATTN_DCHUNK %d\n#define ATTN_VB %d\n"
-            "#define ATTN_KV %d\n#define ARGMAX_WG %d\n#define TAIL_ATTN %d\n#define ATTN_SB %d\n#define QA_SHFL %d\n#define TAIL_SB %d\n"
-            "#define XG_ACQREL %d\n#define TAIL_KVPF %d\n",
-            tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_wg / tune_.gemv_lpr, tune_.gemv_rows, tune_.gemv_unroll, tune_.attn_wg,
-            tune_.attn_max_chunk, tune_.norm_wg, tune_.subgroups ? 1 : 0, tune_.gm_wg, tune_.gm_unroll, tune_.gm_rows,
-            tune_.qa_wg, tune_.dot, tune_.attn_dwg, tune_.attn_qb, kAttnDecChunk, tune_.attn_vb,
-            std::max(attn_kv_, 2048), tune_.argmax_wg, tune_.tail_attn ? 1 : 0, tune_.attn_sb,
-            tune_.qa_shfl && tune_.dot == 3 ? 1 : 0, tune_.tail_sb,
-            tune_.dot == 3 && nv_cc_major_ >= 7 ? 1 : 0,  // PTX acquire / release: sm_70 and later
-            // L2 prefetch (tail_kvpf): evict_last needs sm_80 (PTX 7.4); the plain form before that.
-            tune_.dot == 3 ? (tune_.tail_kvpf == 2 && nv_cc_major_ < 8 ? 1 : tune_.tail_kvpf) : 0);
-    };
-    make_defines();
+    defines_ = strprintf(
+        "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_ROWS %d\n#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
+        "#define HEAD_DIM_MAX %d\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define DOT_IMPL %d\n#define ARGMAX_WG %d\n",
+        tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_rows, tune_.attn_wg, kAttnMaxChunk, kHeadDimMax, tune_.norm_wg,
+        subgroups_ ? 1 : 0, tune_.dot, tune_.argmax_wg);
     const std::string common = kernel_source("common.cl");
     std::string options = "-cl-mad-enable";
-    if (tune_.subgroups) options += " -cl-std=CL2.0";
+    if (subgroups_ || tune_.dot == 1) options += " -cl-std=CL2.0";
     for (const char *file : kProgramFiles) {
         bool cached = false;
         cl_program p = nullptr;
         try {
             p = build_program(ctx_, dev_, defines_ + common + "\n" + kernel_source(file), options, dev_key_, log_, &cached);
         } catch (const Error &) {
-            // The int8 dot product (an extension or inline PTX; DOT_IMPL 3 also selects the PTX
-            // fences and L2 loads of data that crosses work-groups, common.cl xg_*) is the one
-            // device-specific construct: a compiler that rejects it gets the portable form, not a
-            // failed backend.
+            // The int8 dot product (an extension) is the one construct a compiler may reject although
+            // the device names it: fall back to plain multiplies rather than fail the backend.
             if (tune_.dot == 0) throw;
-            log_.log(EDGELLM_LOG_WARN, "OpenCL: %s did not build with dot-product variant %d; using the portable one",
+            log_.log(EDGELLM_LOG_WARN, "OpenCL: %s did not build with dot-product variant %d; using plain multiplies",
                      file, tune_.dot);
             tune_.dot = 0;
-            make_defines();
-            p = build_program(ctx_, dev_, defines_ + common + "\n" + kernel_source(file), options, dev_key_, log_, &cached);
+            for (cl_program q : programs_) clReleaseProgram(q);
+            programs_.clear();
+            for (auto &k : kernels_) clReleaseKernel(k.second);
+            kernels_.clear();
+            build_programs();
+            return;
         }
         programs_.push_back(p);
         log_.log(EDGELLM_LOG_DEBUG, "OpenCL: program %s %s", file, cached ? "from cache" : "built");
@@ -190,7 +176,6 @@ void ClBackend::launch(const char *name, cl_kernel k, int dims, const size_t *gw
                                         profiling_ ? &ev : nullptr);
     if (err != CL_SUCCESS) throw_cl(err, strprintf("clEnqueueNDRangeKernel(%s)", name).c_str());
     ++launches_;
-    ++mods_;
     if (ev) events_.emplace_back(name, ev);
     // Hand queued work to the device every few launches, so that it starts while the host is
     // still enqueueing the rest of the token (drivers may hold commands until a flush).
@@ -257,7 +242,6 @@ std::unique_ptr<Weight> ClBackend::upload_matrix(QTensor &&t) {
     w->rows = t.rows;
     w->cols = t.cols;
     w->has_mins = t.has_mins();
-    w->gm = tune_.gm && (t.type == DType::Q4 || (t.type == DType::Q8_0 && tune_.gm_q8));
     w->bytes = t.bytes();
     const size_t row_bytes = QTensor::row_data_bytes(t.type, t.cols);
     const size_t groups = (size_t)t.cols / kGroupSize;
@@ -267,27 +251,20 @@ std::unique_ptr<Weight> ClBackend::upload_matrix(QTensor &&t) {
         WeightChunk c;
         c.row0 = r0;
         c.rows = std::min<int64_t>(rows_per_chunk, t.rows - r0);
-        if (w->gm) {
-            // Group-major: element (g, r) of a [rows][groups] array of `eb`-byte blocks goes to
-            // g * c.rows + r (data: 16 B Q4 / 32 B Q8 blocks; scales, mins: 2 B halves).
-            auto relay = [&](const unsigned char *src, size_t eb) {
-                return Mem(make_buffer_fill(eb * groups * (size_t)c.rows, [&](unsigned char *p) {
-                    for (size_t g = 0; g < groups; ++g)  // sequential writes into the mapping
-                        for (int64_t r = 0; r < c.rows; ++r)
-                            std::memcpy(p + (g * (size_t)c.rows + (size_t)r) * eb,
-                                        src + ((size_t)(r0 + r) * groups + g) * eb, eb);
-                }, CL_MEM_READ_ONLY));
-            };
-            c.data = relay(t.data.data(), row_bytes / groups);
-            if (!t.scales.empty()) c.scales = relay(t.scales.data(), 2);
-            if (!t.mins.empty()) c.mins = relay(t.mins.data(), 2);
+        const unsigned char *src = t.data.data() + row_bytes * (size_t)r0;
+        if (t.type == DType::Q8_0) {
+            // Each run of 8 bytes evens first (kernels/common.cl): the int8 products' layout.
+            c.data = Mem(make_buffer_fill(row_bytes * (size_t)c.rows, [&](unsigned char *p) {
+                for (size_t i = 0; i < row_bytes * (size_t)c.rows; i += 8)
+                    for (size_t j = 0; j < 8; ++j) p[i + (j & 1 ? 4 + j / 2 : j / 2)] = src[i + j];
+            }, CL_MEM_READ_ONLY));
         } else {
-            c.data = Mem(make_buffer(row_bytes * (size_t)c.rows, t.data.data() + row_bytes * (size_t)r0, CL_MEM_READ_ONLY));
-            if (!t.scales.empty())
-                c.scales = Mem(make_buffer(groups * 2 * (size_t)c.rows, t.scales.data() + groups * 2 * (size_t)r0, CL_MEM_READ_ONLY));
-            if (!t.mins.empty())
-                c.mins = Mem(make_buffer(groups * 2 * (size_t)c.rows, t.mins.data() + groups * 2 * (size_t)r0, CL_MEM_READ_ONLY));
+            c.data = Mem(make_buffer(row_bytes * (size_t)c.rows, src, CL_MEM_READ_ONLY));
         }
+        if (!t.scales.empty())
+            c.scales = Mem(make_buffer(groups * 2 * (size_t)c.rows, t.scales.data() + groups * 2 * (size_t)r0, CL_MEM_READ_ONLY));
+        if (!t.mins.empty())
+            c.mins = Mem(make_buffer(groups * 2 * (size_t)c.rows, t.mins.data() + groups * 2 * (size_t)r0, CL_MEM_READ_ONLY));
         w->chunks.push_back(std::move(c));
     }
     t.data.clear();
@@ -307,7 +284,7 @@ std::unique_ptr<Weight> ClBackend::upload_vector(std::vector<float> &&v) {
     c.rows = 1;
     c.data = Mem(make_buffer(v.size() * 4, v.data(), CL_MEM_READ_ONLY));
     w->chunks.push_back(std::move(c));
-    std::vector<float>().swap(v);
+    w->host = std::move(v);
     return w;
 }
 
@@ -342,7 +319,6 @@ void ClBackend::write(Buffer &dst, const float *src, size_t n, size_t offset) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n == 0) return;
     if (offset + n > dst.n_floats) fail(EDGELLM_ERR_INTERNAL, "OpenCL: write past buffer end");
-    ++mods_;
     check(clEnqueueWriteBuffer(queue_, static_cast<ClBuffer &>(dst).mem.m, CL_TRUE, offset * 4, n * 4,
                                src, 0, nullptr, nullptr), "clEnqueueWriteBuffer");
 }
@@ -462,5 +438,6 @@ std::vector<OpenClKernelTime> opencl_take_profile(Backend &b) { return as_cl(b).
 uint64_t opencl_launch_count(Backend &b) { return as_cl(b).launches(); }
 double opencl_measure_bandwidth_gbs(Backend &b) { return as_cl(b).measure_bandwidth_gbs(); }
 double opencl_measure_fp32_gflops(Backend &b) { return as_cl(b).measure_fp32_gflops(); }
+std::string opencl_describe(Backend &b) { return as_cl(b).describe(); }
 
 }  // namespace edgellm

@@ -19,6 +19,8 @@ struct OpenClBackendOptions {
     Logger log;
     bool profile = false;   // CL_QUEUE_PROFILING_ENABLE + per-kernel times (also env
                             // EDGELLM_OPENCL_PROFILE=1)
+    std::string row;        // force this tuning row by name ("" : EDGELLM_OPENCL_ROW, else by device)
+    std::string tune;       // tuning overrides "key=value,..." applied after EDGELLM_OPENCL_TUNE
 };
 
 // Throws Error(EDGELLM_ERR_NO_DEVICE / EDGELLM_ERR_DEVICE / EDGELLM_ERR_KERNEL_BUILD, ...).
@@ -42,5 +44,7 @@ uint64_t opencl_launch_count(Backend &b);
 double opencl_measure_bandwidth_gbs(Backend &b);
 // fp32 peak (GFLOPS) from an FMA-chain kernel.
 double opencl_measure_fp32_gflops(Backend &b);
+// The tuning row in use, and the decode path's features ("int8 dot: khr, sub-groups, fp16 prefill").
+std::string opencl_describe(Backend &b);
 
 }  // namespace edgellm

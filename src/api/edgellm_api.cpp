@@ -95,7 +95,7 @@ edgellm_status copy_text(const std::string &s, char *buf, size_t cap, size_t *le
 
 edgellm_status copy_tokens(const std::vector<int32_t> &v, int32_t *out, size_t cap, size_t *n) {
     *n = v.size();
-    if (out && cap > 0) std::memcpy(out, v.data(), std::min(cap, v.size()) * sizeof(int32_t));
+    if (out && cap > 0 && !v.empty()) std::memcpy(out, v.data(), std::min(cap, v.size()) * sizeof(int32_t));
     if (cap < v.size()) {
         return set_error(EDGELLM_ERR_BUFFER_TOO_SMALL,
                          strprintf("buffer of %zu tokens is too small: %zu needed", cap, v.size()));
@@ -150,6 +150,8 @@ std::string render_chat(const Model &m, const char *tmpl, const std::vector<Chat
         source = tmpl;
     } else if (!m.chat_template.empty()) {
         source = m.chat_template;
+    } else if (!m.tokenizer) {
+        source = builtin_template_name(false, false, false);
     } else {
         const Tokenizer &t = *m.tokenizer;
         auto has = [&](const char *s) {
@@ -567,10 +569,13 @@ edgellm_status edgellm_generate(edgellm_session *s, const char *prompt, const ed
     return run_generation(s, "edgellm_generate", params, cb, ud, stats,
                            [&](const edgellm_generate_params &p, const StreamFn &fn, edgellm_stats &st) {
                                std::string_view text(prompt ? prompt : "");
+                               // Generation streams text, so it needs a tokenizer even for an empty prompt.
+                               const Model &m = s->impl->model();
+                               if (!m.tokenizer) fail(EDGELLM_ERR_UNSUPPORTED, "this model has no tokenizer");
+                               const Tokenizer &t = *m.tokenizer;
                                if (!utf8_valid(text)) fail(EDGELLM_ERR_INVALID_UTF8, "prompt is not valid UTF-8");
                                std::vector<int32_t> ids;
                                if (!text.empty()) {
-                                   const Tokenizer &t = *s->impl->model().tokenizer;
                                    bool add_special = (p.tokenize_flags & EDGELLM_TOKENIZE_ADD_SPECIAL) &&
                                                       s->impl->tokens().empty();
                                    ids = t.encode(text, add_special,

@@ -13,6 +13,20 @@
 
 namespace edgellm::jinja {
 
+// Limits of one render. A chat template comes from the model file: it is untrusted input, so it
+// must not hang, exhaust the stack or ask for unbounded memory. Exceeding a limit throws
+// Error(EDGELLM_ERR_TEMPLATE) naming it. Documented in docs/limits.md.
+constexpr size_t kMaxOutputBytes = size_t{16} << 20;  // rendered text, and any one string value
+constexpr int64_t kMaxItems = int64_t{1} << 20;       // elements of one list (range, repetition)
+constexpr int64_t kMaxSteps = 10'000'000;             // work: expressions, statements, loop
+                                                      // iterations, strings made, elements and
+                                                      // bytes/16 copied
+constexpr int kMaxParseDepth = 64;   // nesting of brackets, unary operators and blocks in the source
+constexpr int kMaxExprDepth = 128;   // depth of one expression tree (chains like a+b+c... included)
+constexpr int kMaxEvalDepth = 256;   // nested evaluation at run time (macro calls included)
+constexpr int kMaxValueDepth = 64;   // nesting of lists / dicts when printed or compared
+constexpr int kMaxIndent = 1024;     // width of |indent and the indent of |tojson
+
 struct Value;
 using List = std::vector<Value>;
 using Dict = std::vector<std::pair<std::string, Value>>;  // insertion-ordered, string keys
@@ -35,9 +49,9 @@ struct Value {
     static Value boolean(bool x) { Value v; v.type = Bool; v.b = x; return v; }
     static Value integer(int64_t x) { Value v; v.type = Int; v.i = x; return v; }
     static Value number(double x) { Value v; v.type = Float; v.f = x; return v; }
-    static Value str(std::string x) { Value v; v.type = String; v.s = std::move(x); return v; }
-    static Value make_list(List l = {}) { Value v; v.type = ListT; v.list = std::make_shared<List>(std::move(l)); return v; }
-    static Value make_dict(Dict d = {}) { Value v; v.type = DictT; v.dict = std::make_shared<Dict>(std::move(d)); return v; }
+    static Value str(std::string x);     // throws past kMaxOutputBytes; charged to the work
+    static Value make_list(List l = {});  // containers are owned by the render (jinja_eval.cpp)
+    static Value make_dict(Dict d = {});
 
     bool defined() const { return type != Undefined; }
     bool truthy() const;
@@ -60,6 +74,7 @@ using ExprP = std::shared_ptr<Expr>;
 struct Expr {
     enum Kind { Lit, Name, Attr, Index, Slice, Call, Filter, Test, Unary, Binary, Ternary, ListLit, DictLit } kind;
     int line = 0;
+    int depth = 1;                      // height of the tree below and including this node
     Value lit;
     std::string name;                   // Name, Attr, Filter, Test, operator
     ExprP a, b, c;                      // operands; Slice: a[b:c:d] with args[0] = step
@@ -103,5 +118,13 @@ Value call_global(const std::string &name, const List &args,
                   const std::vector<std::pair<std::string, Value>> &kwargs, int line);
 
 [[noreturn]] void template_error(int line, const char *fmt, ...);
+
+// Adds `n` to the work of the render running on this thread; throws past kMaxSteps. No-op
+// outside a render.
+void charge(int64_t n, int line);
+// Work of copying one value: 1, plus a unit per 16 bytes of a string.
+inline int64_t copy_cost(const Value &v) { return 1 + static_cast<int64_t>(v.s.size() / 16); }
+// Throws unless a string of `bytes` bytes fits the output limit.
+void check_size(size_t bytes, int line);
 
 }  // namespace edgellm::jinja

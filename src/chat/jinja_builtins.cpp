@@ -3,6 +3,7 @@
 // Error(EDGELLM_ERR_TEMPLATE) that names it.
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <ctime>
 
@@ -83,7 +84,10 @@ List items_of(const Value &v) {
 }
 
 List as_list(const Value &v, int line) {
-    if (v.type == Value::ListT) return *v.list;
+    if (v.type == Value::ListT) {
+        for (const auto &x : *v.list) charge(copy_cost(x), line);
+        return *v.list;
+    }
     if (v.type == Value::DictT) {
         List k;
         for (const auto &kv : *v.dict) k.push_back(Value::str(kv.first));
@@ -91,6 +95,7 @@ List as_list(const Value &v, int line) {
     }
     if (v.type == Value::String) {
         List c;
+        charge(static_cast<int64_t>(v.s.size()), line);
         for (size_t i = 0; i < v.s.size();) {
             size_t b = i;
             unicode::next_cp(v.s, i);
@@ -124,6 +129,7 @@ std::string replace_all(const std::string &s, const std::string &from, const std
         size_t f = s.find(from, pos);
         if (f == std::string::npos) break;
         o.append(s, pos, f - pos);
+        check_size(o.size() + to.size(), 0);
         o += to;
         pos = f + from.size();
     }
@@ -177,7 +183,11 @@ Value apply_filter(const std::string &name, const Value &v, const List &a, const
     if (name == "length" || name == "count") return Value::integer(length_of(v, line));
     if (name == "tojson") {
         const Value *ind = arg(a, kw, 0, "indent");
-        return Value::str(to_json(v, ind && ind->type == Value::Int ? static_cast<int>(ind->i) : -1));
+        int64_t indent = ind && ind->type == Value::Int ? ind->i : -1;
+        if (indent > kMaxIndent)
+            template_error(line, "tojson indent %lld exceeds the indent limit of %d", static_cast<long long>(indent),
+                           kMaxIndent);
+        return Value::str(to_json(v, static_cast<int>(std::max<int64_t>(indent, -1))));
     }
     if (name == "upper") return Value::str(ascii_case(to_str(v), 1));
     if (name == "lower") return Value::str(ascii_case(to_str(v), 0));
@@ -218,6 +228,7 @@ Value apply_filter(const std::string &name, const Value &v, const List &a, const
         for (size_t k = 0; k < l.size(); k++) {
             if (k && sep) o += to_str(*sep);
             o += to_str(at ? attr_of(l[k], to_str(*at)) : l[k]);
+            check_size(o.size(), line);
         }
         return Value::str(o);
     }
@@ -236,7 +247,12 @@ Value apply_filter(const std::string &name, const Value &v, const List &a, const
     }
     if (name == "int") {
         if (v.type == Value::Int) return v;
-        if (v.type == Value::Float) return Value::integer(static_cast<int64_t>(v.f));
+        if (v.type == Value::Float) {
+            // Only doubles inside int64's range convert (the conversion of others is undefined).
+            if (!(v.f > -9223372036854775808.0 && v.f < 9223372036854775808.0))
+                template_error(line, "int of %g: out of the 64-bit integer range", v.f);
+            return Value::integer(static_cast<int64_t>(v.f));
+        }
         if (v.type == Value::Bool) return Value::integer(v.b);
         if (v.type == Value::String) {
             char *end = nullptr;
@@ -252,7 +268,10 @@ Value apply_filter(const std::string &name, const Value &v, const List &a, const
         return Value::number(0);
     }
     if (name == "abs") {
-        if (v.type == Value::Int) return Value::integer(v.i < 0 ? -v.i : v.i);
+        if (v.type == Value::Int) {
+            if (v.i == INT64_MIN) template_error(line, "integer overflow in abs (integers are limited to 64 bits)");
+            return Value::integer(v.i < 0 ? -v.i : v.i);
+        }
         if (v.type == Value::Float) return Value::number(std::fabs(v.f));
         template_error(line, "abs of a non-number");
     }
@@ -300,6 +319,7 @@ Value apply_filter(const std::string &name, const Value &v, const List &a, const
     if (name == "unique") {
         List out;
         for (const auto &x : as_list(v, line)) {
+            charge(static_cast<int64_t>(out.size()), line);
             bool seen = false;
             for (const auto &y : out) seen = seen || equals(x, y);
             if (!seen) out.push_back(x);
@@ -311,18 +331,26 @@ Value apply_filter(const std::string &name, const Value &v, const List &a, const
         for (const auto &x : as_list(v, line)) {
             if (x.type == Value::Float || acc.type == Value::Float)
                 acc = Value::number((acc.type == Value::Float ? acc.f : acc.i) + (x.type == Value::Float ? x.f : x.i));
-            else acc.i += x.i;
+            else if (__builtin_add_overflow(acc.i, x.type == Value::Bool ? int64_t{x.b} : x.i, &acc.i))
+                template_error(line, "integer overflow in sum (integers are limited to 64 bits)");
         }
         return acc;
     }
     if (name == "indent") {
         const Value *w = arg(a, kw, 0, "width");
         const Value *first = arg(a, kw, 1, "first");
-        std::string pad(w && w->type == Value::Int ? static_cast<size_t>(w->i) : 4, ' ');
+        int64_t width = w && w->type == Value::Int ? w->i : 4;
+        if (width > kMaxIndent)
+            template_error(line, "indent width %lld exceeds the indent limit of %d", static_cast<long long>(width),
+                           kMaxIndent);
+        std::string pad(static_cast<size_t>(std::max<int64_t>(width, 0)), ' ');
         std::string s = to_str(v), o;
         for (size_t k = 0; k < s.size(); k++) {
             o += s[k];
-            if (s[k] == '\n' && k + 1 < s.size() && s[k + 1] != '\n') o += pad;
+            if (s[k] == '\n' && k + 1 < s.size() && s[k + 1] != '\n') {
+                check_size(o.size() + pad.size(), line);
+                o += pad;
+            }
         }
         return Value::str((first && first->truthy() ? pad : "") + o);
     }
@@ -431,6 +459,7 @@ Value call_method(const Value &self, const std::string &n, const List &a, const 
                     while (j < s.size() && !std::isspace(static_cast<unsigned char>(s[j]))) j++;
                     out.push_back(Value::str(s.substr(i, j - i)));
                     splits++;
+                    charge(1, line);
                     i = j;
                 }
             } else {
@@ -444,6 +473,7 @@ Value call_method(const Value &self, const std::string &n, const List &a, const 
                     out.push_back(Value::str(s.substr(b, e - b)));
                     b = e + d.size();
                     splits++;
+                    charge(1, line);
                 }
                 out.push_back(Value::str(s.substr(b)));
             }
@@ -471,9 +501,21 @@ Value call_method(const Value &self, const std::string &n, const List &a, const 
     }
     if (self.type == Value::ListT) {
         List &l = *self.list;
-        if (n == "append") { if (!a.empty()) l.push_back(a[0]); return Value::none(); }
-        if (n == "extend") { if (!a.empty()) for (const auto &x : as_list(a[0], line)) l.push_back(x); return Value::none(); }
+        auto room = [&](size_t more) {
+            if (static_cast<int64_t>(l.size() + more) > kMaxItems)
+                template_error(line, "a list of %zu items exceeds the list limit of %lld items", l.size() + more,
+                               static_cast<long long>(kMaxItems));
+        };
+        if (n == "append") { room(1); if (!a.empty()) l.push_back(a[0]); return Value::none(); }
+        if (n == "extend") {
+            if (a.empty()) return Value::none();
+            List more = as_list(a[0], line);
+            room(more.size());
+            for (const auto &x : more) l.push_back(x);
+            return Value::none();
+        }
         if (n == "insert" && a.size() >= 2 && a[0].type == Value::Int) {
+            room(1);
             int64_t at = std::min<int64_t>(std::max<int64_t>(a[0].i < 0 ? a[0].i + static_cast<int64_t>(l.size()) : a[0].i, 0),
                                            static_cast<int64_t>(l.size()));
             l.insert(l.begin() + at, a[1]);
@@ -545,11 +587,17 @@ Value call_global(const std::string &n, const List &a, const KwArgs &kw, int lin
         if (a.size() == 1) stop = a[0].i;
         else { start = a[0].i; stop = a[1].i; if (a.size() == 3) step = a[2].i; }
         if (step == 0) template_error(line, "range step cannot be zero");
+        // The length is computed in 128 bits: no int64 start, stop or step overflows it.
+        __int128 span = step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
+        __int128 mag = step > 0 ? static_cast<__int128>(step) : -static_cast<__int128>(step);
+        __int128 count = span > 0 ? (span + mag - 1) / mag : 0;
+        if (count > kMaxItems)
+            template_error(line, "range of %lld items exceeds the list limit of %lld items",
+                           static_cast<long long>(std::min<__int128>(count, INT64_MAX)), static_cast<long long>(kMaxItems));
+        charge(static_cast<int64_t>(count), line);
         List out;
-        for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-            out.push_back(Value::integer(i));
-            if (out.size() > 10000000) template_error(line, "range too large");
-        }
+        out.reserve(static_cast<size_t>(count));
+        for (__int128 k = 0; k < count; k++) out.push_back(Value::integer(static_cast<int64_t>(start + k * step)));
         return Value::make_list(std::move(out));
     }
     if (n == "namespace" || n == "dict") {

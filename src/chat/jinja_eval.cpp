@@ -1,7 +1,10 @@
 // Jinja evaluator: scopes (a for-loop body is its own scope, as in Jinja2, hence namespace()),
 // loop variables, macros, break/continue, Python-like operators, str() and json.dumps()
 // formatting of values.
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 #include "chat/jinja.h"
@@ -9,6 +12,91 @@
 #include "core/utf8.h"
 
 namespace edgellm::jinja {
+
+namespace {
+
+// What one render owns besides its AST: the work done so far and every list / dict created while
+// it runs. The containers are held here until the render ends, so dropping a value never destroys
+// a deep chain recursively (a container's destructor only releases children this list still
+// holds), and cycles (`l.append(l)`, `ns.x = ns`) are broken by clearing every container at the
+// end instead of leaking.
+struct RenderState {
+    int64_t steps = 0;
+    std::vector<std::shared_ptr<List>> lists;
+    std::vector<std::shared_ptr<Dict>> dicts;
+    size_t prune_at = 4096;
+
+    // Releases containers only this state holds, newest first (a parent before its children).
+    template <class T>
+    static void release_unused(std::vector<std::shared_ptr<T>> &v) {
+        for (size_t k = v.size(); k-- > 0;)
+            if (v[k].use_count() == 1) v[k].reset();
+        size_t w = 0;
+        for (auto &p : v)
+            if (p) v[w++] = std::move(p);
+        v.resize(w);
+    }
+    void prune() {
+        if (lists.size() + dicts.size() < prune_at) return;
+        release_unused(lists);
+        release_unused(dicts);
+        prune_at = std::max<size_t>(4096, 2 * (lists.size() + dicts.size()));
+    }
+    ~RenderState() {
+        // Every container is alive while its contents are cleared, so no destructor recurses.
+        for (auto &l : lists) { List tmp; tmp.swap(*l); }
+        for (auto &d : dicts) { Dict tmp; tmp.swap(*d); }
+    }
+};
+
+thread_local RenderState *tl_render = nullptr;
+
+}  // namespace
+
+void charge(int64_t n, int line) {
+    if (!tl_render) return;
+    tl_render->steps += n;
+    if (tl_render->steps > kMaxSteps)
+        template_error(line, "the template exceeds the work limit of %lld steps (loops or recursion too long)",
+                       static_cast<long long>(kMaxSteps));
+}
+
+void check_size(size_t bytes, int line) {
+    if (bytes > kMaxOutputBytes)
+        template_error(line, "a string of %zu bytes exceeds the template output limit of %zu bytes", bytes,
+                       kMaxOutputBytes);
+}
+
+Value Value::str(std::string x) {
+    check_size(x.size(), 0);
+    charge(4 + static_cast<int64_t>(x.size() / 16), 0);
+    Value v;
+    v.type = String;
+    v.s = std::move(x);
+    return v;
+}
+
+Value Value::make_list(List l) {
+    Value v;
+    v.type = ListT;
+    v.list = std::make_shared<List>(std::move(l));
+    if (tl_render) {
+        tl_render->lists.push_back(v.list);
+        tl_render->prune();
+    }
+    return v;
+}
+
+Value Value::make_dict(Dict d) {
+    Value v;
+    v.type = DictT;
+    v.dict = std::make_shared<Dict>(std::move(d));
+    if (tl_render) {
+        tl_render->dicts.push_back(v.dict);
+        tl_render->prune();
+    }
+    return v;
+}
 
 bool Value::truthy() const {
     switch (type) {
@@ -68,9 +156,22 @@ static std::string py_repr_str(const std::string &s) {
     return o + q;
 }
 
-static std::string repr(const Value &v) { return v.type == Value::String ? py_repr_str(v.s) : to_str(v); }
+static void check_value_depth(int depth) {
+    if (depth > kMaxValueDepth)
+        fail(EDGELLM_ERR_TEMPLATE, "chat template: a value nested deeper than the limit of %d levels (or containing "
+             "itself) was printed or compared", kMaxValueDepth);
+}
 
-std::string to_str(const Value &v) {
+static std::string to_str_at(const Value &v, int depth);
+static std::string repr(const Value &v, int depth) {
+    return v.type == Value::String ? py_repr_str(v.s) : to_str_at(v, depth);
+}
+static std::string repr(const Value &v) { return repr(v, 0); }
+
+std::string to_str(const Value &v) { return to_str_at(v, 0); }
+
+static std::string to_str_at(const Value &v, int depth) {
+    check_value_depth(depth);
     switch (v.type) {
         case Value::Undefined: return "";
         case Value::None: return "None";
@@ -80,13 +181,18 @@ std::string to_str(const Value &v) {
         case Value::String: return v.s;
         case Value::ListT: {
             std::string o = "[";
-            for (size_t k = 0; k < v.list->size(); k++) o += (k ? ", " : "") + repr((*v.list)[k]);
+            for (size_t k = 0; k < v.list->size(); k++) {
+                o += (k ? ", " : "") + repr((*v.list)[k], depth + 1);
+                check_size(o.size(), 0);
+            }
             return o + "]";
         }
         case Value::DictT: {
             std::string o = "{";
-            for (size_t k = 0; k < v.dict->size(); k++)
-                o += (k ? ", " : "") + py_repr_str((*v.dict)[k].first) + ": " + repr((*v.dict)[k].second);
+            for (size_t k = 0; k < v.dict->size(); k++) {
+                o += (k ? ", " : "") + py_repr_str((*v.dict)[k].first) + ": " + repr((*v.dict)[k].second, depth + 1);
+                check_size(o.size(), 0);
+            }
             return o + "}";
         }
         case Value::Namespace: return "<Namespace>";
@@ -114,6 +220,8 @@ static void json_str(std::string &o, const std::string &s) {
 }
 
 static void json_val(std::string &o, const Value &v, int indent, int depth) {
+    check_value_depth(depth);
+    check_size(o.size(), 0);
     auto nl = [&](int d) {
         if (indent < 0) return;
         o += '\n';
@@ -165,7 +273,11 @@ std::string to_json(const Value &v, int indent) {
 static bool is_num(const Value &v) { return v.type == Value::Int || v.type == Value::Float || v.type == Value::Bool; }
 static double num(const Value &v) { return v.type == Value::Float ? v.f : v.type == Value::Bool ? v.b : static_cast<double>(v.i); }
 
-bool equals(const Value &a, const Value &b) {
+static bool equals_at(const Value &a, const Value &b, int depth);
+bool equals(const Value &a, const Value &b) { return equals_at(a, b, 0); }
+
+static bool equals_at(const Value &a, const Value &b, int depth) {
+    check_value_depth(depth);
     if (is_num(a) && is_num(b)) return num(a) == num(b);
     if (a.type != b.type) return (a.type == Value::None || a.type == Value::Undefined) &&
                                  (b.type == Value::None || b.type == Value::Undefined) && a.type == b.type;
@@ -174,13 +286,13 @@ bool equals(const Value &a, const Value &b) {
         case Value::ListT:
             if (a.list->size() != b.list->size()) return false;
             for (size_t k = 0; k < a.list->size(); k++)
-                if (!equals((*a.list)[k], (*b.list)[k])) return false;
+                if (!equals_at((*a.list)[k], (*b.list)[k], depth + 1)) return false;
             return true;
         case Value::DictT:
             if (a.dict->size() != b.dict->size()) return false;
             for (const auto &kv : *a.dict) {
                 const Value *o = b.find(kv.first);
-                if (!o || !equals(kv.second, *o)) return false;
+                if (!o || !equals_at(kv.second, *o, depth + 1)) return false;
             }
             return true;
         case Value::None: case Value::Undefined: return true;
@@ -200,6 +312,7 @@ public:
     enum Flow { Normal, Break, Continue };
 
     Flow exec(const Body &body, std::string &out) {
+        Deeper guard(this, body.empty() ? 0 : body.front()->line);
         for (const auto &n : body) {
             Flow f = exec_node(*n, out);
             if (f != Normal) return f;
@@ -208,10 +321,29 @@ public:
     }
 
 private:
+    // Counts nested evaluation (exec and eval frames) against kMaxEvalDepth.
+    struct Deeper {
+        Eval *ev;
+        Deeper(Eval *e, int line) : ev(e) {
+            if (++ev->depth_ > kMaxEvalDepth)
+                template_error(line, "the template exceeds the recursion depth limit of %d (recursive macro?)",
+                               kMaxEvalDepth);
+        }
+        ~Deeper() { --ev->depth_; }
+        Deeper(const Deeper &) = delete;
+        Deeper &operator=(const Deeper &) = delete;
+    };
+
+    static void emit(std::string &out, const std::string &s, int line) {
+        check_size(out.size() + s.size(), line);
+        out += s;
+    }
+
     Flow exec_node(const Node &n, std::string &out) {
+        charge(1, n.line);
         switch (n.kind) {
-            case Node::Text: out += n.text; break;
-            case Node::Output: out += to_str(eval(n.expr)); break;
+            case Node::Text: emit(out, n.text, n.line); break;
+            case Node::Output: emit(out, to_str(eval(n.expr)), n.line); break;
             case Node::If:
                 for (const auto &br : n.branches)
                     if (eval(br.first).truthy()) return exec(br.second, out);
@@ -221,6 +353,7 @@ private:
             case Node::SetBlock: {
                 std::string s;
                 exec(n.body, s);
+                check_size(out.size() + s.size(), n.line);
                 assign(n, Value::str(s));
                 break;
             }
@@ -274,7 +407,9 @@ private:
 
     List iterate(const Value &v, int line) {
         switch (v.type) {
-            case Value::ListT: return *v.list;
+            case Value::ListT:
+                charge(static_cast<int64_t>(v.list->size()), line);
+                return *v.list;
             case Value::DictT: {
                 List keys;
                 for (const auto &kv : *v.dict) keys.push_back(Value::str(kv.first));
@@ -283,6 +418,7 @@ private:
             case Value::String: {
                 List chars;
                 auto c = cps(v.s);
+                charge(static_cast<int64_t>(c.size()), line);
                 for (size_t k = 0; k < c.size(); k++) chars.push_back(Value::str(from_cps(c, k, k + 1)));
                 return chars;
             }
@@ -314,6 +450,7 @@ private:
         }
         const int64_t len = static_cast<int64_t>(items.size());
         for (int64_t k = 0; k < len; k++) {
+            charge(1, n.line);
             scopes_.back()->clear();
             Dict loop = {{"index", Value::integer(k + 1)},         {"index0", Value::integer(k)},
                          {"revindex", Value::integer(len - k)},     {"revindex0", Value::integer(len - k - 1)},
@@ -351,7 +488,12 @@ private:
         if (args.size() > def.targets.size()) template_error(line, "too many arguments to macro %s", def.text.c_str());
         scopes_.push_back(scope);
         std::string out;
-        exec(def.body, out);
+        try {
+            exec(def.body, out);
+        } catch (...) {
+            scopes_.pop_back();
+            throw;
+        }
         scopes_.pop_back();
         return Value::str(out);
     }
@@ -365,6 +507,8 @@ private:
 
     Value eval(const ExprP &ep) {
         const Expr &e = *ep;
+        Deeper guard(this, e.line);
+        charge(1, e.line);
         switch (e.kind) {
             case Expr::Lit: return e.lit;
             case Expr::Name: return lookup(e.name);
@@ -406,7 +550,10 @@ private:
             case Expr::Unary: {
                 Value v = eval(e.a);
                 if (e.name == "not") return Value::boolean(!v.truthy());
-                if (v.type == Value::Int) return Value::integer(e.name == "-" ? -v.i : v.i);
+                if (v.type == Value::Int) {
+                    if (e.name == "-" && v.i == INT64_MIN) int_overflow(e.line, "unary -");
+                    return Value::integer(e.name == "-" ? -v.i : v.i);
+                }
                 if (is_num(v)) return Value::number(e.name == "-" ? -num(v) : num(v));
                 template_error(e.line, "bad operand for unary %s", e.name.c_str());
             }
@@ -474,7 +621,9 @@ private:
         int64_t b = norm(start, hs, step > 0 ? 0 : n - 1), en = norm(stop, he, step > 0 ? n : -1);
         List l;
         std::string s;
-        for (int64_t i = b; step > 0 ? i < en : i > en; i += step) {
+        // 128-bit index: i + step cannot overflow for any int64 step.
+        for (__int128 i = b; step > 0 ? i < en : i > en; i += step) {
+            charge(1, e.line);
             if (c.type == Value::ListT) l.push_back((*c.list)[i]);
             else s += from_cps(chars, i, i + 1);
         }
@@ -488,7 +637,11 @@ private:
         Value a = eval(e.a), b = eval(e.b);
         if (op == "==") return Value::boolean(equals(a, b));
         if (op == "!=") return Value::boolean(!equals(a, b));
-        if (op == "~") return Value::str(to_str(a) + to_str(b));
+        if (op == "~") {
+            std::string x = to_str(a), y = to_str(b);
+            check_size(x.size() + y.size(), e.line);
+            return Value::str(x + y);
+        }
         if (op == "in" || op == "not in") {
             bool r = false;
             if (b.type == Value::String) r = b.s.find(to_str(a)) != std::string::npos;
@@ -505,8 +658,14 @@ private:
             return Value::boolean(op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0);
         }
         if (op == "+") {
-            if (a.type == Value::String && b.type == Value::String) return Value::str(a.s + b.s);
+            if (a.type == Value::String && b.type == Value::String) {
+                check_size(a.s.size() + b.s.size(), e.line);
+                return Value::str(a.s + b.s);
+            }
             if (a.type == Value::ListT && b.type == Value::ListT) {
+                check_items(static_cast<int64_t>(a.list->size() + b.list->size()), e.line);
+                for (const auto *src : {a.list.get(), b.list.get()})
+                    for (const auto &x : *src) charge(copy_cost(x), e.line);
                 List l = *a.list;
                 l.insert(l.end(), b.list->begin(), b.list->end());
                 return Value::make_list(std::move(l));
@@ -514,37 +673,83 @@ private:
         }
         if (op == "*" && ((a.type == Value::String || a.type == Value::ListT) && b.type == Value::Int)) {
             if (a.type == Value::String) {
+                if (b.i > 0 && !a.s.empty() && static_cast<uint64_t>(b.i) > kMaxOutputBytes / a.s.size())
+                    template_error(e.line, "string repetition by %lld exceeds the template output limit of %zu bytes",
+                                   static_cast<long long>(b.i), kMaxOutputBytes);
                 std::string s;
                 for (int64_t k = 0; k < b.i; k++) s += a.s;
                 return Value::str(s);
             }
+            if (b.i > 0 && !a.list->empty() && b.i > kMaxItems / static_cast<int64_t>(a.list->size()))
+                template_error(e.line, "list repetition by %lld exceeds the list limit of %lld items",
+                               static_cast<long long>(b.i), static_cast<long long>(kMaxItems));
             List l;
-            for (int64_t k = 0; k < b.i; k++) l.insert(l.end(), a.list->begin(), a.list->end());
+            for (int64_t k = 0; k < b.i; k++) {
+                for (const auto &x : *a.list) charge(copy_cost(x), e.line);
+                l.insert(l.end(), a.list->begin(), a.list->end());
+            }
             return Value::make_list(std::move(l));
         }
         if (!is_num(a) || !is_num(b))
             template_error(e.line, "unsupported operand types for %s (%s and %s)", op.c_str(), repr(a).substr(0, 30).c_str(),
                            repr(b).substr(0, 30).c_str());
         bool ints = a.type != Value::Float && b.type != Value::Float;
+        if (ints && op != "/" && !(op == "**" && ival(b) < 0)) return int_binary(op, ival(a), ival(b), e.line);
         double x = num(a), y = num(b);
-        if (op == "+") return ints ? Value::integer(static_cast<int64_t>(x) + static_cast<int64_t>(y)) : Value::number(x + y);
-        if (op == "-") return ints ? Value::integer(static_cast<int64_t>(x) - static_cast<int64_t>(y)) : Value::number(x - y);
-        if (op == "*") return ints ? Value::integer(static_cast<int64_t>(x) * static_cast<int64_t>(y)) : Value::number(x * y);
+        if (op == "+") return Value::number(x + y);
+        if (op == "-") return Value::number(x - y);
+        if (op == "*") return Value::number(x * y);
         if (y == 0 && op != "**") template_error(e.line, "division by zero");
         if (op == "/") return Value::number(x / y);
-        if (op == "//") return ints ? Value::integer(static_cast<int64_t>(std::floor(x / y))) : Value::number(std::floor(x / y));
-        if (op == "%") {
-            double r = x - std::floor(x / y) * y;
-            return ints ? Value::integer(static_cast<int64_t>(r)) : Value::number(r);
-        }
-        if (op == "**") {
-            double r = std::pow(x, y);
-            return ints && y >= 0 ? Value::integer(static_cast<int64_t>(r)) : Value::number(r);
-        }
+        if (op == "//") return Value::number(std::floor(x / y));
+        if (op == "%") return Value::number(x - std::floor(x / y) * y);
+        if (op == "**") return Value::number(std::pow(x, y));
         template_error(e.line, "unsupported operator %s", op.c_str());
     }
 
+    static int64_t ival(const Value &v) { return v.type == Value::Bool ? v.b : v.i; }
+
+    [[noreturn]] static void int_overflow(int line, const char *op) {
+        template_error(line, "integer overflow in %s (integers are limited to 64 bits)", op);
+    }
+
+    static void check_items(int64_t n, int line) {
+        if (n > kMaxItems)
+            template_error(line, "a list of %lld items exceeds the list limit of %lld items", static_cast<long long>(n),
+                           static_cast<long long>(kMaxItems));
+    }
+
+    // Integer arithmetic with Python's floor division and modulo; results beyond 64 bits are errors.
+    static Value int_binary(const std::string &op, int64_t x, int64_t y, int line) {
+        int64_t r = 0;
+        if (op == "+") { if (__builtin_add_overflow(x, y, &r)) int_overflow(line, "+"); return Value::integer(r); }
+        if (op == "-") { if (__builtin_sub_overflow(x, y, &r)) int_overflow(line, "-"); return Value::integer(r); }
+        if (op == "*") { if (__builtin_mul_overflow(x, y, &r)) int_overflow(line, "*"); return Value::integer(r); }
+        if (op == "**") {  // y >= 0
+            int64_t base = x;
+            r = 1;
+            for (int64_t p = y; p > 0; p >>= 1) {
+                if ((p & 1) && __builtin_mul_overflow(r, base, &r)) int_overflow(line, "**");
+                if (p > 1 && __builtin_mul_overflow(base, base, &base)) int_overflow(line, "**");
+            }
+            return Value::integer(r);
+        }
+        if (y == 0) template_error(line, "division by zero");
+        if (op == "//" || op == "%") {
+            if (y == -1) {
+                if (op == "%") return Value::integer(0);
+                if (x == INT64_MIN) int_overflow(line, "//");
+                return Value::integer(-x);
+            }
+            int64_t q = x / y, m = x % y;
+            if (m != 0 && ((m < 0) != (y < 0))) { q -= 1; m += y; }
+            return Value::integer(op == "//" ? q : m);
+        }
+        template_error(line, "unsupported operator %s", op.c_str());
+    }
+
     std::vector<std::shared_ptr<Dict>> scopes_;
+    int depth_ = 0;
 };
 
 std::vector<uint32_t> cps(const std::string &s) {
@@ -568,11 +773,39 @@ std::string from_cps(const std::vector<uint32_t> &v, size_t b, size_t e) {
 
 }  // namespace
 
+// A copy of a global whose lists and dicts belong to the running render (the caller's values stay
+// as they are whatever the template does to its copy).
+static Value own_copy(const Value &v, int depth) {
+    check_value_depth(depth);
+    Value r = v;
+    if (v.type == Value::ListT) {
+        List l;
+        for (const auto &x : *v.list) l.push_back(own_copy(x, depth + 1));
+        r.list = Value::make_list(std::move(l)).list;
+    } else if (v.type == Value::DictT || v.type == Value::Namespace) {
+        Dict d;
+        for (const auto &kv : *v.dict) d.emplace_back(kv.first, own_copy(kv.second, depth + 1));
+        r.dict = Value::make_dict(std::move(d)).dict;
+    }
+    return r;
+}
+
 std::string render(const std::string &source, const Dict &globals) {
+    if (tl_render) fail(EDGELLM_ERR_INTERNAL, "chat template: nested render");
     Body body = parse(source);
-    Eval ev(globals);
     std::string out;
-    ev.exec(body, out);
+    {
+        RenderState state;
+        struct Active {
+            explicit Active(RenderState *s) { tl_render = s; }
+            ~Active() { tl_render = nullptr; }
+        } active(&state);
+        Dict own;
+        for (const auto &kv : globals) own.emplace_back(kv.first, own_copy(kv.second, 0));
+        // The evaluator (its scopes hold values) goes before `state` clears the containers.
+        Eval ev(own);
+        ev.exec(body, out);
+    }
     return out;
 }
 

@@ -87,8 +87,18 @@ std::vector<Tok> lex_expr(const std::string &src, size_t b, size_t e, int line) 
                             int len = n == 'x' ? 2 : n == 'u' ? 4 : 8;
                             if (j + len >= e) template_error(line, "truncated \\%c escape", n);
                             uint32_t cp = static_cast<uint32_t>(std::strtoul(src.substr(j + 1, len).c_str(), nullptr, 16));
-                            unicode::append_utf8(s, cp);
                             j += len;
+                            // A surrogate pair written as two \u escapes is one character; a lone
+                            // surrogate or a value past U+10FFFF has no UTF-8 form and becomes U+FFFD.
+                            if (cp >= 0xD800 && cp <= 0xDBFF && j + 6 < e && src[j + 1] == '\\' && src[j + 2] == 'u') {
+                                uint32_t lo = static_cast<uint32_t>(std::strtoul(src.substr(j + 3, 4).c_str(), nullptr, 16));
+                                if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                                    j += 6;
+                                }
+                            }
+                            if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) cp = 0xFFFD;
+                            unicode::append_utf8(s, cp);
                             break;
                         }
                         default: s += '\\'; s += n;
@@ -202,6 +212,19 @@ class Parser {
 public:
     explicit Parser(std::vector<Chunk> chunks) : ch_(std::move(chunks)) {}
 
+    // Counts recursive descent (brackets, unary operators, nested blocks) against kMaxParseDepth,
+    // so that no source can exhaust the stack.
+    struct Nest {
+        Parser *p;
+        explicit Nest(Parser *q) : p(q) {
+            if (++p->nest_ > kMaxParseDepth)
+                template_error(p->line_, "nesting deeper than the template recursion depth limit of %d", kMaxParseDepth);
+        }
+        ~Nest() { --p->nest_; }
+        Nest(const Nest &) = delete;
+        Nest &operator=(const Nest &) = delete;
+    };
+
     Body parse_all() {
         std::string end;
         Body b = parse_body({}, &end);
@@ -212,6 +235,7 @@ public:
 private:
     // Parses nodes until a block statement whose keyword is in `stops`; returns it in *stop.
     Body parse_body(const std::vector<std::string> &stops, std::string *stop) {
+        Nest nest(this);
         Body body;
         while (ci_ < ch_.size()) {
             Chunk &c = ch_[ci_];
@@ -338,6 +362,7 @@ private:
     // ---- expressions (Jinja2 precedence) ----
     ExprP expr() { return ternary(true); }
     ExprP ternary(bool allow_cond) {
+        Nest nest(this);
         ExprP e = or_expr();
         if (allow_cond && peek_name("if")) {
             next();
@@ -345,7 +370,7 @@ private:
             t->b = e;
             t->a = or_expr();
             if (accept_name("else")) t->c = ternary(true);
-            return t;
+            return seal(t);
         }
         return e;
     }
@@ -361,10 +386,11 @@ private:
     }
     ExprP not_expr() {
         if (accept_name("not")) {
+            Nest nest(this);
             auto u = mk(Expr::Unary);
             u->name = "not";
             u->a = not_expr();
-            return u;
+            return seal(u);
         }
         return compare();
     }
@@ -417,10 +443,11 @@ private:
     ExprP unary(bool with_filter) {
         ExprP e;
         if (peek_op("-") || peek_op("+")) {
+            Nest nest(this);
             auto u = mk(Expr::Unary);
             u->name = next().s;
             u->a = unary(false);
-            e = u;
+            e = seal(u);
         } else {
             e = postfix(primary());
         }
@@ -455,7 +482,7 @@ private:
                 l->tuple = true;
                 l->args.push_back(e);
                 while (accept(",") && !peek_op(")")) l->args.push_back(expr());
-                e = l;
+                e = seal(l);
             }
             expect(")");
             return e;
@@ -466,7 +493,7 @@ private:
                 l->args.push_back(expr());
                 if (!accept(",")) { expect("]"); break; }
             }
-            return l;
+            return seal(l);
         }
         if (t.kind == Tok::Op && t.s == "{") {
             auto d = mk(Expr::DictLit);
@@ -476,7 +503,7 @@ private:
                 d->args.push_back(expr());
                 if (!accept(",")) { expect("}"); break; }
             }
-            return d;
+            return seal(d);
         }
         template_error(line_, "unexpected '%s' in expression", t.s.c_str());
     }
@@ -486,7 +513,7 @@ private:
                 auto a = mk(Expr::Attr);
                 a->a = e;
                 a->name = name();
-                e = a;
+                e = seal(a);
             } else if (accept("[")) {
                 ExprP start, stop, step;
                 bool slice = false;
@@ -502,7 +529,7 @@ private:
                 x->b = start;
                 x->c = stop;
                 if (slice) x->args.push_back(step);
-                e = x;
+                e = seal(x);
             } else if (peek_op("(")) {
                 e = call(e);
             } else {
@@ -515,7 +542,7 @@ private:
         auto c = mk(Expr::Call);
         c->a = fn;
         call_args(c);
-        return c;
+        return seal(c);
     }
     void call_args(const ExprP &c) {
         while (!accept(")")) {
@@ -537,7 +564,7 @@ private:
                 f->a = e;
                 f->name = name();
                 if (accept("(")) call_args(f);
-                e = f;
+                e = seal(f);
             } else if (peek_name("is")) {
                 next();
                 auto t = mk(Expr::Test);
@@ -551,7 +578,7 @@ private:
                             !peek_name("if"))) {
                     t->args.push_back(postfix(primary()));  // `is divisibleby 3`, `is equalto x`
                 }
-                e = t;
+                e = seal(t);
             } else if (peek_op("(")) {
                 e = call(e);
             } else {
@@ -605,6 +632,22 @@ private:
         e->name = op;
         e->a = std::move(a);
         e->b = std::move(b);
+        return seal(e);
+    }
+    // Sets a finished node's depth from its children; a tree deeper than kMaxExprDepth (also one
+    // built by a long chain such as a+a+a+...) is rejected before evaluation or destruction could
+    // recurse through it.
+    ExprP seal(ExprP e) {
+        int d = 0;
+        for (const ExprP *c : {&e->a, &e->b, &e->c})
+            if (*c) d = std::max(d, (*c)->depth);
+        for (const auto &x : e->args)
+            if (x) d = std::max(d, x->depth);
+        for (const auto &kv : e->kwargs)
+            if (kv.second) d = std::max(d, kv.second->depth);
+        e->depth = d + 1;
+        if (e->depth > kMaxExprDepth)
+            template_error(line_, "an expression deeper than the limit of %d levels", kMaxExprDepth);
         return e;
     }
 
@@ -613,6 +656,7 @@ private:
     const std::vector<Tok> *toks_ = nullptr;
     size_t ti_ = 0;
     int line_ = 1;
+    int nest_ = 0;
 };
 
 }  // namespace

@@ -2,6 +2,8 @@
 // loaders share.
 #include "model/loader.h"
 
+#include <limits>
+
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "model/loader_internal.h"
@@ -30,10 +32,18 @@ int weights_enum(DType t) {
     return EDGELLM_WEIGHTS_AUTO;
 }
 
+float config_float(double d) {
+    if (d > 3.4028234663852886e38) return std::numeric_limits<float>::infinity();
+    if (d < -3.4028234663852886e38) return -std::numeric_limits<float>::infinity();
+    return (float)d;
+}
+
 void validate_config(ModelConfig &c, const std::string &path) {
     const char *p = path.c_str();
-    auto bad = [p](const char *what, long long v) {
-        fail(EDGELLM_ERR_INVALID_MODEL, "%s: invalid %s (%lld)", p, what, v);
+    // Values are printed as doubles: a float field may hold inf or NaN, which no integer cast
+    // can represent.
+    auto bad = [p](const char *what, double v) {
+        fail(EDGELLM_ERR_INVALID_MODEL, "%s: invalid %s (%g)", p, what, v);
     };
     // Bounds far above any Llama-family model; they only stop a corrupted value from sizing
     // allocations before the tensor shapes are checked against the file.
@@ -49,11 +59,15 @@ void validate_config(ModelConfig &c, const std::string &path) {
         c.head_dim = c.n_embd / c.n_head;
     }
     if (c.head_dim <= 0 || c.head_dim % 2 != 0 || c.head_dim > 4096) bad("head dimension", c.head_dim);
+    // n_head * head_dim and n_head_kv * head_dim size the q / k / v rows: kept within the hidden
+    // size limit so that no product of two shape fields overflows 32 bits.
+    if ((int64_t)c.n_head * c.head_dim > (1 << 20))
+        bad("query width n_head * head_dim (limit 1048576)", (double)c.n_head * c.head_dim);
     if (c.n_ff <= 0 || c.n_ff > (1 << 22)) bad("feed-forward size", c.n_ff);
     if (c.n_ctx_train < 0) bad("context length", c.n_ctx_train);
-    if (!(c.rms_eps > 0.f && c.rms_eps < 1.f)) bad("rms_norm_eps (x1e9)", (long long)(c.rms_eps * 1e9));
-    if (!(c.rope_theta > 0.f)) bad("rope theta", (long long)c.rope_theta);
-    if (c.rope_scaling != RopeScaling::None && !(c.rope_factor > 0.f)) bad("rope scaling factor", (long long)c.rope_factor);
+    if (!(c.rms_eps > 0.f && c.rms_eps < 1.f)) bad("rms_norm_eps", c.rms_eps);
+    if (!(c.rope_theta > 0.f)) bad("rope theta", c.rope_theta);
+    if (c.rope_scaling != RopeScaling::None && !(c.rope_factor > 0.f)) bad("rope scaling factor", c.rope_factor);
     if (c.rope_scaling == RopeScaling::Llama3 &&
         (!(c.rope_high_freq_factor > c.rope_low_freq_factor) || c.rope_low_freq_factor <= 0.f || c.rope_original_ctx <= 0))
         fail(EDGELLM_ERR_INVALID_MODEL, "%s: invalid llama3 rope scaling parameters", p);

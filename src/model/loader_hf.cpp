@@ -39,7 +39,8 @@ bool get_int(const JsonFile &j, const simdjson::dom::object &o, const char *key,
     if (o[key].get(e) != simdjson::SUCCESS || e.is_null()) return false;
     if (e.get(out) != simdjson::SUCCESS) {
         double d;  // some configs write integers as 2048.0
-        if (e.get(d) != simdjson::SUCCESS || d != (double)(int64_t)d)
+        // The range test comes first: converting a double outside int64's range is undefined.
+        if (e.get(d) != simdjson::SUCCESS || !(d >= -9.2e18 && d <= 9.2e18) || d != (double)(int64_t)d)
             fail(EDGELLM_ERR_INVALID_MODEL, "%s: '%s' must be an integer", j.path.c_str(), key);
         out = (int64_t)d;
     }
@@ -124,8 +125,8 @@ ModelConfig read_config(const JsonFile &j, const LoadOptions &opt) {
     if (get_int(j, j.root, "head_dim", v)) c.head_dim = (int)std::max<int64_t>(-1, std::min<int64_t>(v, INT32_MAX));
     if (get_int(j, j.root, "max_position_embeddings", v)) c.n_ctx_train = (int)std::max<int64_t>(-1, std::min<int64_t>(v, INT32_MAX));
     double d;
-    if (get_num(j, j.root, "rms_norm_eps", d)) c.rms_eps = (float)d;
-    if (get_num(j, j.root, "rope_theta", d)) c.rope_theta = (float)d;
+    if (get_num(j, j.root, "rms_norm_eps", d)) c.rms_eps = config_float(d);
+    if (get_num(j, j.root, "rope_theta", d)) c.rope_theta = config_float(d);
     bool b;
     if (get_bool(j, "tie_word_embeddings", b)) c.tied_embeddings = b;
     if ((get_bool(j, "attention_bias", b) && b) || (get_bool(j, "mlp_bias", b) && b))
@@ -148,10 +149,10 @@ ModelConfig read_config(const JsonFile &j, const LoadOptions &opt) {
         if (type == "llama3" || type == "linear") {
             c.rope_scaling = type == "llama3" ? RopeScaling::Llama3 : RopeScaling::Linear;
             if (!get_num(j, o, "factor", d)) fail(EDGELLM_ERR_INVALID_MODEL, "%s: rope_scaling lacks 'factor'", p);
-            c.rope_factor = (float)d;
+            c.rope_factor = config_float(d);
             if (c.rope_scaling == RopeScaling::Llama3) {
-                if (get_num(j, o, "low_freq_factor", d)) c.rope_low_freq_factor = (float)d;
-                if (get_num(j, o, "high_freq_factor", d)) c.rope_high_freq_factor = (float)d;
+                if (get_num(j, o, "low_freq_factor", d)) c.rope_low_freq_factor = config_float(d);
+                if (get_num(j, o, "high_freq_factor", d)) c.rope_high_freq_factor = config_float(d);
                 if (get_int(j, o, "original_max_position_embeddings", v))
                     c.rope_original_ctx = (int)std::max<int64_t>(-1, std::min<int64_t>(v, INT32_MAX));
             }

@@ -21,6 +21,10 @@ DType target_dtype(int weights_option, DType auto_fmt);
 // sane bounds), filling defaults (n_head_kv, head_dim). Throws INVALID_MODEL naming `path`.
 void validate_config(ModelConfig &c, const std::string &path);
 
+// double to float for a config value, with values beyond float's range as infinities (the plain
+// conversion of such a value is undefined); validate_config then rejects them by name.
+float config_float(double d);
+
 // Throws INVALID_MODEL unless a tensor has the expected shape (rows, cols); cols-only for vectors.
 void check_shape(const std::string &path, const std::string &name, int64_t rows, int64_t cols,
                  int64_t want_rows, int64_t want_cols);

@@ -102,6 +102,11 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)) {
         id_to_token_[a.id] = a.content;
         added_to_id_[a.content] = a.id;
     }
+    for (const auto *ids : {&spec_.prefix_ids, &spec_.suffix_ids})
+        for (int32_t id : *ids)
+            if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size())
+                fail(EDGELLM_ERR_INVALID_MODEL, "post-processor token id %d outside the vocabulary [0, %zu)", id,
+                     id_to_token_.size());
     special_.assign(id_to_token_.size(), 0);
     for (const auto &a : spec_.added)
         if (a.special) special_[a.id] = 1;
@@ -470,7 +475,7 @@ std::vector<std::string> BpeTokenizer::run_decoders(std::vector<std::string> tok
                 break;
             }
             case DecoderStep::Strip:
-                if (streaming) break;
+                if (streaming || d.a.empty()) break;  // stripping "" removes nothing
                 for (auto &t : toks) {
                     size_t s = 0, e = t.size();
                     for (int k = 0; k < d.start && t.compare(s, d.a.size(), d.a) == 0 && s < e; k++) s += d.a.size();

@@ -141,7 +141,9 @@ HfConfig read_hf_config(const std::string &path) {
             std::string key(kv.key);
             char *endp = nullptr;
             long id = std::strtol(key.c_str(), &endp, 10);
-            if (key.empty() || *endp || id < 0 || id > (1 << 24)) bad(path, "added_tokens_decoder key '" + key + "'");
+            if (key.empty() || *endp || id < 0 || id >= kMaxVocab)
+                bad(path, "added_tokens_decoder key '" + key + "' is not an id in [0, vocabulary limit " +
+                              std::to_string(kMaxVocab) + ")");
             t.id = static_cast<int32_t>(id);
             t.content = str_of(kv.value, "content", path);
             t.special = bool_or(kv.value, "special", false);
@@ -186,7 +188,8 @@ BpeSpec parse_tokenizer_json(const std::string &path) {
     if (model["vocab"].get_object().get(vocab)) bad(path, "model.vocab is not an object");
     for (auto kv : vocab) {
         int64_t id;
-        if (kv.value.get_int64().get(id) || id < 0 || id > (1 << 24)) bad(path, "bad vocab id");
+        if (kv.value.get_int64().get(id) || id < 0 || id >= kMaxVocab)
+            bad(path, "vocab id outside [0, vocabulary limit " + std::to_string(kMaxVocab) + ")");
         if (static_cast<size_t>(id) >= s.vocab.size()) s.vocab.resize(id + 1);
         s.vocab[id] = std::string(kv.key);
     }
@@ -222,6 +225,9 @@ BpeSpec parse_tokenizer_json(const std::string &path) {
             AddedToken t;
             int64_t id;
             if (a["id"].get_int64().get(id)) bad(path, "added token without id");
+            if (id < 0 || id >= kMaxVocab)
+                bad(path, "added token id " + std::to_string(id) + " outside [0, vocabulary limit " +
+                              std::to_string(kMaxVocab) + ")");
             t.id = static_cast<int32_t>(id);
             t.content = str_of(a, "content", path);
             t.special = bool_or(a, "special", false);
@@ -309,6 +315,9 @@ BpeSpec parse_tokenizer_json(const std::string &path) {
                 for (element x : ids) {
                     int64_t id;
                     if (x.get_int64().get(id)) bad(path, "TemplateProcessing id");
+                    if (id < 0 || id >= kMaxVocab)
+                        bad(path, "TemplateProcessing id " + std::to_string(id) + " outside [0, vocabulary limit " +
+                                      std::to_string(kMaxVocab) + ")");
                     (after ? s.suffix_ids : s.prefix_ids).push_back(static_cast<int32_t>(id));
                 }
             }
@@ -339,8 +348,10 @@ BpeSpec parse_tokenizer_json(const std::string &path) {
                 st.kind = DecoderStep::Strip;
                 st.a = str_of(d, "content", path);
                 int64_t x;
-                st.start = d["start"].get_int64().get(x) ? 0 : static_cast<int>(x);
-                st.stop = d["stop"].get_int64().get(x) ? 0 : static_cast<int>(x);
+                // Counts beyond what any token could hold are clamped: the decoder stops at the
+                // first mismatch, so a larger count changes nothing but the time spent.
+                st.start = d["start"].get_int64().get(x) ? 0 : static_cast<int>(std::clamp<int64_t>(x, 0, 1 << 16));
+                st.stop = d["stop"].get_int64().get(x) ? 0 : static_cast<int>(std::clamp<int64_t>(x, 0, 1 << 16));
             } else {
                 fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: decoder %s is not supported", path.c_str(), t.c_str());
             }

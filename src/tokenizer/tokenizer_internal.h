@@ -13,6 +13,11 @@
 
 namespace edgellm {
 
+// The largest vocabulary a tokenizer file may describe: every token id (vocab, added tokens,
+// post-processor ids) lies in [0, kMaxVocab). Larger ids are rejected as EDGELLM_ERR_INVALID_MODEL
+// before any table is sized from them. Documented in docs/limits.md.
+constexpr int64_t kMaxVocab = int64_t{1} << 24;
+
 // The parts of tokenizer_config.json the tokenizer uses.
 struct HfConfig {
     std::optional<bool> add_bos, add_eos, legacy, add_prefix_space;

@@ -1,5 +1,6 @@
 // UTF-8 validation/decoding, the GPT-2 byte-level alphabet and NFC (ICU's Normalizer2, which is
 // the Unicode reference algorithm; a hand-written table would have to track Unicode versions).
+#include <algorithm>
 #include "tokenizer/unicode.h"
 
 #include <unicode/bytestream.h>
@@ -26,7 +27,7 @@ uint32_t next_cp(std::string_view s, size_t &i) {
     if (len == 1) { i++; return c; }
     uint32_t cp = c & (0x7F >> len);
     for (size_t k = 1; k < len && i + k < s.size(); k++) cp = (cp << 6) | (p[i + k] & 0x3F);
-    i += len;
+    i = std::min(i + len, s.size());  // a truncated character ends at the end of the view
     return cp;
 }
 

@@ -18,7 +18,9 @@ inline std::string env_or(const char *name, const char *def) {
     return v && *v ? v : def;
 }
 inline std::string test_data() { return env_or("EDGELLM_TEST_DATA", "tests/data") + "/tokenizer"; }
-inline std::string shared_tok() { return env_or("EDGELLM_SHARED_DATA", "../shared/data") + "/tokenizers"; }
+// The real tokenizer files: tests/data/tokenizers/tokenizers.tar.xz, unpacked by tests/CMakeLists.txt
+// into the build tree (ctest sets EDGELLM_TOKENIZER_DATA to that folder).
+inline std::string shared_tok() { return env_or("EDGELLM_TOKENIZER_DATA", "build/tests/data/tokenizers"); }
 
 inline std::vector<int32_t> ids_of(simdjson::dom::element e) {
     std::vector<int32_t> v;

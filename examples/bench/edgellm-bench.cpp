@@ -13,7 +13,12 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "backend/backend.h"
+#include "backend/cpu_fast/cpu_fast_backend.h"
 #include "core/error.h"
 #include "engine/forward.h"
 #include "engine/model.h"
@@ -30,6 +35,7 @@ struct Args {
     std::string model, shape = "smollm2-135m", weights = "q4", out = "md";
     std::vector<std::string> backends = {"opencl"};
     int p = 512, n = 128, r = 3, device = -1, threads = 0;
+    std::string affinity;  // CPU list for the whole process, e.g. 4-7
     bool profile = false;
     bool sync_tokens = false;  // decode reads each token back before the next step (no pipelining)
 };
@@ -43,9 +49,12 @@ void usage() {
         "  -p N               prefill tokens (default 512; 0 = skip)\n"
         "  -n M               decoded tokens after the prefill (default 128; 0 = skip)\n"
         "  -r R               repetitions, the median is reported (default 3)\n"
-        "  -b LIST            backends, comma separated: cpu,opencl (default opencl)\n"
+        "  -b LIST            backends, comma separated: cpu,reference,opencl (default opencl);\n"
+        "                     cpu is the fast CPU backend, reference the scalar one\n"
+        "  --backend LIST     the same as -b\n"
         "  -d I               OpenCL device index (default: EDGELLM_OPENCL_DEVICE, else first GPU)\n"
         "  -t N               CPU threads (default: all)\n"
+        "  --affinity LIST    run on these CPUs only, e.g. 4-7 (the RK3588's A76 cores)\n"
         "  -o md|json         output format (default md)\n"
         "  --profile          per-kernel OpenCL times (event profiling)\n"
         "  --sync-tokens      decode: read each token back before issuing the next step, even where\n"
@@ -93,7 +102,9 @@ void run_backend(const Args &a, const std::string &bname, std::vector<Result> &r
     double t0 = now_s();
     if (!a.model.empty()) {
         ModelOpenOptions o;
-        o.backend = bname == "cpu" ? EDGELLM_BACKEND_CPU : EDGELLM_BACKEND_OPENCL;
+        o.backend = bname == "cpu"         ? EDGELLM_BACKEND_CPU
+                    : bname == "reference" ? EDGELLM_BACKEND_CPU_REFERENCE
+                                           : EDGELLM_BACKEND_OPENCL;
         o.n_threads = a.threads;
         o.device_index = a.device;
         if (bname == "opencl" && a.profile) setenv("EDGELLM_OPENCL_PROFILE", "1", 1);
@@ -103,6 +114,10 @@ void run_backend(const Args &a, const std::string &bname, std::vector<Result> &r
         if (!bench::shape_config(a.shape, c)) fail(EDGELLM_ERR_INVALID_ARGUMENT, "unknown shape %s", a.shape.c_str());
         std::unique_ptr<Backend> be;
         if (bname == "cpu") {
+            CpuFastOptions co;
+            co.n_threads = a.threads;
+            be = make_cpu_fast_backend(co);
+        } else if (bname == "reference") {
             CpuBackendOptions co;
             co.n_threads = a.threads;
             be = make_cpu_backend(co);
@@ -132,8 +147,8 @@ void run_backend(const Args &a, const std::string &bname, std::vector<Result> &r
     const bool is_ocl = std::strcmp(be.name(), "opencl") == 0;
     const bool pipe = !a.sync_tokens && be.pipelined_tokens(*model->weights.tok_embd);  // tokens held on the device
     const int n_ctx = std::max(1, a.p + a.n);
-    std::unique_ptr<KvCache> kv = be.alloc_kv(c.n_layer, n_ctx, c.kv_dim());
-    Scratch s(be, c, std::max(1, a.p));
+    std::unique_ptr<KvCache> kv = be.alloc_kv(c.n_layer, n_ctx, (int)c.kv_dim());
+    Scratch s(be, c, std::max(1, a.p), n_ctx);
     std::vector<int32_t> toks((size_t)std::max(a.p, 1));
     uint64_t st = 42;
     for (int32_t &t : toks) t = (int32_t)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 33) % c.n_vocab;
@@ -162,7 +177,7 @@ void run_backend(const Args &a, const std::string &bname, std::vector<Result> &r
     const double kv_elem = is_ocl ? 2.0 : 4.0;
 
     Result base;
-    base.backend = be.name();
+    base.backend = bname;
     base.device = model->device_name;
     base.model = a.model.empty() ? a.shape : a.model;
     base.weights = a.model.empty() ? a.weights : "file";
@@ -301,7 +316,8 @@ int main(int argc, char **argv) {
         else if (k == "-o") a.out = val();
         else if (k == "--profile") a.profile = true;
         else if (k == "--sync-tokens") a.sync_tokens = true;
-        else if (k == "-b") {
+        else if (k == "--affinity") a.affinity = val();
+        else if (k == "-b" || k == "--backend") {
             a.backends.clear();
             std::string v = val();
             size_t pos = 0;
@@ -323,6 +339,20 @@ int main(int argc, char **argv) {
     if (a.p < 0 || a.n < 0) {
         std::fprintf(stderr, "-p and -n must be >= 0\n");
         return 2;
+    }
+    if (!a.affinity.empty()) {
+        std::vector<int> cpus;
+        if (!parse_cpu_list(a.affinity.c_str(), cpus)) {
+            std::fprintf(stderr, "--affinity: not a CPU list: %s\n", a.affinity.c_str());
+            return 2;
+        }
+#if defined(__linux__)
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int c : cpus)
+            if (c < CPU_SETSIZE) CPU_SET(c, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0) std::fprintf(stderr, "--affinity: sched_setaffinity failed\n");
+#endif
     }
     std::vector<Result> results;
     try {

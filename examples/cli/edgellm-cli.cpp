@@ -35,7 +35,10 @@ void usage(FILE *f) {
         "  -c, --ctx N             context size of the session (default min(model, 4096))\n"
         "  -b, --batch N           prompt tokens per forward pass (default 256)\n"
         "  -t, --threads N         CPU threads (default all cores)\n"
-        "      --backend B         auto | cpu | opencl (default auto)\n"
+        "      --backend B         auto | cpu | reference | opencl (default auto; cpu is the fast\n"
+        "                          CPU backend, reference the scalar one it is tested against)\n"
+        "      --affinity LIST     CPUs for the fast CPU backend's worker threads, e.g. 4-7 (the\n"
+        "                          RK3588's A76 cores; sets EDGELLM_CPU_AFFINITY)\n"
         "      --device D          OpenCL device index (see --list-devices)\n"
         "      --weights W         auto | f32 | f16 | q8_0 | q4 (default auto)\n"
         "      --list-devices      list OpenCL devices and exit\n"
@@ -147,11 +150,13 @@ int main(int argc, char **argv) {
         else if (a == "-c" || a == "--ctx") sp.n_ctx = (uint32_t)std::atoi(next("-c"));
         else if (a == "-b" || a == "--batch") sp.n_batch = (uint32_t)std::atoi(next("-b"));
         else if (a == "-t" || a == "--threads") mp.n_threads = std::atoi(next("-t"));
+        else if (a == "--affinity") setenv("EDGELLM_CPU_AFFINITY", next("--affinity"), 1);
         else if (a == "--device") mp.device_index = std::atoi(next("--device"));
         else if (a == "--backend") {
             std::string b = next("--backend");
             if (b == "auto") mp.backend = EDGELLM_BACKEND_AUTO;
             else if (b == "cpu") mp.backend = EDGELLM_BACKEND_CPU;
+            else if (b == "reference") mp.backend = EDGELLM_BACKEND_CPU_REFERENCE;
             else if (b == "opencl") mp.backend = EDGELLM_BACKEND_OPENCL;
             else { std::fprintf(stderr, "error: unknown backend %s\n", b.c_str()); return 2; }
         } else if (a == "--weights") {

@@ -280,7 +280,7 @@ edgellm_status edgellm_model_open(const char *path, const edgellm_model_params *
         edgellm_model_params d;
         edgellm_model_params_init(&d);
         edgellm_model_params p = read_params(params, d);
-        if (p.backend < EDGELLM_BACKEND_AUTO || p.backend > EDGELLM_BACKEND_OPENCL)
+        if (p.backend < EDGELLM_BACKEND_AUTO || p.backend > EDGELLM_BACKEND_CPU_REFERENCE)
             fail(EDGELLM_ERR_INVALID_ARGUMENT, "unknown backend %d", p.backend);
         if (p.weights < EDGELLM_WEIGHTS_AUTO || p.weights > EDGELLM_WEIGHTS_Q4)
             fail(EDGELLM_ERR_INVALID_ARGUMENT, "unknown weights format %d", p.weights);

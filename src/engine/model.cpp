@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "backend/cpu_fast/cpu_fast_backend.h"
 #include "core/error.h"
 
 #ifdef EDGELLM_WITH_OPENCL
@@ -17,9 +18,12 @@ namespace edgellm {
 namespace {
 
 std::unique_ptr<Backend> choose_backend(const ModelOpenOptions &opt, std::string &note) {
-    CpuBackendOptions cpu;
+    CpuBackendOptions ref;
+    ref.n_threads = opt.n_threads;
+    if (opt.backend == EDGELLM_BACKEND_CPU_REFERENCE) return make_cpu_backend(ref);
+    CpuFastOptions cpu;
     cpu.n_threads = opt.n_threads;
-    if (opt.backend == EDGELLM_BACKEND_CPU) return make_cpu_backend(cpu);
+    if (opt.backend == EDGELLM_BACKEND_CPU) return make_cpu_fast_backend(cpu);
 #ifdef EDGELLM_WITH_OPENCL
     OpenClBackendOptions ocl;
     ocl.device_index = opt.device_index;
@@ -45,7 +49,7 @@ std::unique_ptr<Backend> choose_backend(const ModelOpenOptions &opt, std::string
     note = "built without OpenCL; using the CPU";
 #endif
     opt.log.log(EDGELLM_LOG_INFO, "%s", note.c_str());
-    return make_cpu_backend(cpu);
+    return make_cpu_fast_backend(cpu);
 }
 
 uint64_t count_params(const QTensor &t) { return (uint64_t)t.rows * (uint64_t)t.cols; }

@@ -4,7 +4,8 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config git python3 python3-pip python3-venv unzip ca-certificates
       ocl-icd-opencl-dev opencl-headers libclblast-dev libsentencepiece-dev libsimdjson-dev
-      doctest-dev pocl-opencl-icd clinfo libpcre2-dev libicu-dev python3-pytest python3-numpy)
+      doctest-dev pocl-opencl-icd clinfo libpcre2-dev libicu-dev python3-pytest python3-numpy
+      libcpp-httplib-dev)
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 missing=()

@@ -81,11 +81,23 @@ inline bool boolean(simdjson::dom::element v, std::string_view field) {
     return b;
 }
 
+// Text that goes to the model as a C string: NUL characters (which a model may itself have
+// generated, and a client send back in the next turn) are dropped.
+inline std::string text(simdjson::dom::element v, std::string_view field) {
+    std::string_view s;
+    if (v.get_string().get(s)) throw bad_field(field, "must be a string");
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s)
+        if (c != '\0') out += c;
+    return out;
+}
+
 // A message's content: a string, null (an assistant turn without text) or an array of content
 // parts of which only {"type": "text", "text": ...} is understood.
 inline std::string content(simdjson::dom::element v) {
     if (is_null(v)) return "";
-    if (v.is_string()) return string(v, "messages[].content");
+    if (v.is_string()) return text(v, "messages[].content");
     simdjson::dom::array parts;
     if (v.get_array().get(parts)) throw bad_field("messages[].content", "must be a string or an array of parts");
     std::string out;
@@ -93,9 +105,9 @@ inline std::string content(simdjson::dom::element v) {
         std::string_view type;
         if (part["type"].get_string().get(type) || type != "text")
             throw bad_field("messages[].content", "parts must be {\"type\": \"text\", \"text\": ...}");
-        simdjson::dom::element text;
-        if (part["text"].get(text)) throw bad_field("messages[].content", "text part without text");
-        out += string(text, "messages[].content[].text");
+        simdjson::dom::element t;
+        if (part["text"].get(t)) throw bad_field("messages[].content", "text part without text");
+        out += text(t, "messages[].content[].text");
     }
     return out;
 }
@@ -151,13 +163,13 @@ inline CompletionRequest parse(simdjson::dom::parser &parser, const std::string 
             has_input = true;
         } else if (!chat && key == "prompt") {
             if (v.is_string()) {
-                r.prompt = string(v, "prompt");
+                r.prompt = text(v, "prompt");
             } else {
                 simdjson::dom::array arr;
                 simdjson::dom::element first;
                 if (v.get_array().get(arr) || arr.size() != 1 || arr.at(0).get(first) || !first.is_string())
                     throw bad_field("prompt", "must be a string (or an array of one string)");
-                r.prompt = string(first, "prompt");
+                r.prompt = text(first, "prompt");
             }
             has_input = true;
         } else if (key == "model") {

@@ -122,7 +122,7 @@ LoadedModel synthetic_model(const ModelConfig &c, DType t, unsigned seed) {
 std::unique_ptr<Model> model_from_synthetic(LoadedModel &&lm, std::unique_ptr<Backend> backend) {
     auto m = std::make_unique<Model>();
     m->config = lm.config;
-    m->inv_freq = rope_inv_freq(lm.config);
+    finalize_config(m->config);
     m->weights_format = lm.weights_format;
     m->backend = std::move(backend);
     m->device_name = m->backend->device_name();

@@ -27,20 +27,13 @@ inline bool small_mode() {
     return s && *s && *s != '0';
 }
 
-// Creates an OpenCL backend with `tune` appended to EDGELLM_OPENCL_TUNE (restored afterwards).
-inline std::unique_ptr<Backend> make_tuned(const std::string &tune) {
-    const char *prev = std::getenv("EDGELLM_OPENCL_TUNE");
-    const std::string saved = prev ? prev : "";
-    if (!tune.empty()) setenv("EDGELLM_OPENCL_TUNE", (saved.empty() ? tune : saved + "," + tune).c_str(), 1);
-    std::unique_ptr<Backend> be;
-    try {
-        be = make_opencl_backend(OpenClBackendOptions{});
-    } catch (...) {
-        if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
-        throw;
-    }
-    if (prev) setenv("EDGELLM_OPENCL_TUNE", saved.c_str(), 1); else unsetenv("EDGELLM_OPENCL_TUNE");
-    return be;
+// An OpenCL backend with tuning overrides `tune` and, if not empty, the tuning row `row` forced.
+// The row can also come from EDGELLM_OPENCL_ROW (CI runs the suite with the Mali row forced).
+inline std::unique_ptr<Backend> make_tuned(const std::string &tune, const std::string &row = "") {
+    OpenClBackendOptions o;
+    o.tune = tune;
+    o.row = row;
+    return make_opencl_backend(o);
 }
 
 inline Backend &cpu_backend() {
@@ -121,25 +114,5 @@ inline std::vector<float> read_all(Backend &b, const Buffer &x) {
     b.read(x, v.data(), v.size());
     return v;
 }
-
-// RoPE and attention parameters for n_head query heads over n_head_kv kv heads of mc.head_dim
-// (RoPE as mc configures it; scale 1 / sqrt(head_dim)); rp points at inv, so no copies.
-struct AttnParams {
-    std::vector<float> inv;
-    RopeParams rp;
-    AttentionParams ap;
-    AttnParams(const ModelConfig &mc, int n_head, int n_head_kv) : inv(rope_inv_freq(mc)) {
-        rp.head_dim = mc.head_dim;
-        rp.n_head = n_head;
-        rp.n_head_kv = n_head_kv;
-        rp.inv_freq = &inv;
-        ap.n_head = n_head;
-        ap.n_head_kv = n_head_kv;
-        ap.head_dim = mc.head_dim;
-        ap.scale = 1.f / std::sqrt((float)mc.head_dim);
-    }
-    AttnParams(const AttnParams &) = delete;
-    AttnParams &operator=(const AttnParams &) = delete;
-};
 
 }  // namespace edgellm_test

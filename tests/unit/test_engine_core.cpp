@@ -178,7 +178,7 @@ TEST_CASE("thread pool: covers every index once and propagates exceptions") {
     CHECK(sum == 1);
 }
 
-TEST_CASE("cpu backend: matmul, rms_norm, swiglu, attention against hand computation") {
+TEST_CASE("cpu backend: matmul, rms_norm, attention against hand computation") {
     auto be = make_cpu_backend({2});
     // W (3, 32) identity-like rows; x (2, 32)
     std::vector<float> w(3 * 32, 0.f), x(2 * 32);
@@ -211,15 +211,23 @@ TEST_CASE("cpu backend: matmul, rms_norm, swiglu, attention against hand computa
     auto kv = be->alloc_kv(1, 8, hd);
     std::vector<float> qv(2 * hd, 0.f), kvec(hd, 0.f), vvec(hd);
     auto Q = be->alloc(2 * hd), K = be->alloc(hd), V = be->alloc(hd), O = be->alloc(2 * hd);
-    std::vector<float> inv(hd / 2, 0.f);  // no rotation
-    RopeParams rp{hd, 2, 1, &inv};
-    AttentionParams ap{2, 1, hd, 0.5f};
+    RopeTable rt;  // no rotation
+    rt.head_dim = hd;
+    rt.rot_dim = hd;
+    rt.inv_freq.assign(hd / 2, 0.f);
+    AttentionParams ap;
+    ap.n_head = 2;
+    ap.n_head_kv = 1;
+    ap.head_dim = hd;
+    ap.scale = 0.5f;
     for (int pos = 0; pos < 3; ++pos) {
         for (int d = 0; d < hd; ++d) vvec[d] = (float)(pos * 10 + d);
         be->write(*Q, qv.data(), 2 * hd);
         be->write(*K, kvec.data(), hd);
         be->write(*V, vvec.data(), hd);
-        be->rope_store_kv(*Q, *K, *V, *kv, 0, pos, 1, rp);
+        be->rope(*Q, 1, 2, pos, rt);
+        be->rope(*K, 1, 1, pos, rt);
+        be->kv_store(*kv, 0, *K, *V, pos, 1);
     }
     be->attention(*O, *Q, *kv, 0, 2, 1, ap);
     std::vector<float> o(2 * hd);

@@ -11,6 +11,7 @@
 
 #include "backend/opencl/cl_common.h"
 #include "backend/opencl/cl_program.h"
+#include "backend/opencl/cl_tuning.h"
 #include "backend/opencl/opencl_backend.h"
 #include "core/error.h"
 
@@ -171,10 +172,29 @@ TEST_CASE("opencl program build errors carry the build log; the disk cache is us
     clReleaseContext(ctx);
 }
 
-TEST_CASE("opencl tuning table rows") {
-    CHECK(std::string(ocl::tuning_for("Mali-G610 r0p0", "ARM", "v1.r32p1", true).row) == "mali-g610");
-    CHECK(ocl::tuning_for("Mali-LODX r0p0", "ARM", "v1.r32p1", true).subgroups);
-    CHECK(std::string(ocl::tuning_for("NVIDIA H100 80GB HBM3", "NVIDIA Corporation", "550", false).row) == "nvidia");
-    CHECK(std::string(ocl::tuning_for("pthread-haswell-AMD EPYC", "AuthenticAMD", "3.1", false).row) == "pocl");
-    CHECK(std::string(ocl::tuning_for("Adreno (TM) 740", "QUALCOMM", "x", true).row) == "adreno");
+TEST_CASE("opencl tuning table rows, forced rows and the override parser") {
+    CHECK(ocl::tuning_for("Mali-G610 r0p0", "ARM", "v1.r32p1").row == "mali-g610");
+    CHECK(ocl::tuning_for("Mali-LODX r0p0", "ARM", "v1.r32p1").row == "mali-g610");
+    CHECK(ocl::tuning_for("Mali-LODX", "ARM", "v1.r38p1").row == "mali-g610");
+    CHECK(ocl::tuning_for("Mali-G610", "ARM", "").row == "mali-g610");
+    CHECK(ocl::tuning_for("Mali-G57 r0p1", "ARM", "v1").row == "mali");
+    CHECK(ocl::tuning_for("NVIDIA H100 80GB HBM3", "NVIDIA Corporation", "550").row == "nvidia");
+    CHECK(ocl::tuning_for("pthread-haswell-AMD EPYC", "AuthenticAMD", "3.1").row == "cpu");
+    CHECK(ocl::tuning_for("Intel(R) Xeon(R) CPU", "Intel(R) Corporation", "2026.2").row == "cpu");
+    CHECK(ocl::tuning_for("Adreno (TM) 740", "QUALCOMM", "x").row == "adreno");
+    CHECK(ocl::tuning_for("Some GPU", "Vendor", "1").row == "generic");
+    // A forced row runs its exact settings on another device.
+    const ocl::Tuning m = ocl::tuning_for("pthread-cpu", "PoCL", "3.1", "mali-g610");
+    CHECK(m.row == "mali-g610");
+    CHECK(m.gemv_lpr == 16);
+    CHECK(m.gemv_wg == 64);
+    // Overrides after the row; errors name the key.
+    CHECK(ocl::tuning_for("Mali-G610", "ARM", "", "", "gemv_rows=2,dot=0").gemv_rows == 2);
+    for (const char *bad : {"gemv_wg=3", "nope=1", "gemv_rows", "gemv_rows=x", "gemv_lpr=128"}) {
+        INFO(bad);
+        CHECK_THROWS_AS(ocl::tuning_for("Mali-G610", "ARM", "", "", bad), edgellm::Error);
+    }
+    CHECK_THROWS_AS(ocl::tuning_for("Mali-G610", "ARM", "", "no-such-row"), edgellm::Error);
+    // Every row parses.
+    for (const std::string &r : ocl::tuning_rows()) CHECK(ocl::tuning_for("x", "y", "z", r).row == r);
 }

@@ -164,7 +164,7 @@ TEST_CASE("opencl device-held greedy tokens: argmax_to, embed_from and the order
         return;
     }
     const int64_t n_vocab = 300, dim = 64;
-    for (const char *tune : {"", "gm=1,argmax_wg=4,argmax_groups=1000"}) {
+    for (const char *tune : {"", "argmax_wg=4,argmax_groups=1000"}) {
         INFO("tune: ", std::string(tune));
         std::unique_ptr<Backend> ob = make_tuned(tune);
         for (DType t : {DType::Q4, DType::Q8_0, DType::F16}) {
@@ -197,20 +197,20 @@ TEST_CASE("opencl device-held greedy tokens: argmax_to, embed_from and the order
             }
             // After the last argmax_to: the read, then an op that rewrites the token buffer.
             ob->token_read_begin(*tok);
-            ob->embed_from(*out, *wo, *tok);
+            ob->embed_from(*out, *wo, *tok, 1.f);
             std::vector<float> other((size_t)n_vocab, 0.f);
             other[7] = 1.f;
             ob->write(*logits, other.data(), other.size());
             ob->argmax_to(*tok, *logits, (size_t)n_vocab);
             CHECK(ob->token_read_end(*tok, (size_t)n_vocab) == wanted.back());  // not 7
-            cpu_backend().embed(*ref, *wc, &wanted.back(), 1);
+            cpu_backend().embed(*ref, *wc, &wanted.back(), 1, 1.f);
             CHECK(same_row(*out, *ref));
             // The later argmax_to is what a second read returns, and what embed_from embeds now.
             ob->token_read_begin(*tok);
             CHECK(ob->token_read_end(*tok, (size_t)n_vocab) == 7);
-            ob->embed_from(*out, *wo, *tok);
+            ob->embed_from(*out, *wo, *tok, 1.f);
             const int32_t seven = 7;
-            cpu_backend().embed(*ref, *wc, &seven, 1);
+            cpu_backend().embed(*ref, *wc, &seven, 1, 1.f);
             CHECK(same_row(*out, *ref));
             // Misuse is an error, not a crash; the buffer stays usable.
             CHECK_THROWS_AS(ob->token_read_end(*tok, (size_t)n_vocab), Error);  // no read outstanding
@@ -226,9 +226,9 @@ TEST_CASE("opencl device-held greedy tokens: argmax_to, embed_from and the order
                 float bits;
                 std::memcpy(&bits, &bad, sizeof bits);
                 ob->write(*tok, &bits, 1);
-                ob->embed_from(*out, *wo, *tok);
+                ob->embed_from(*out, *wo, *tok, 1.f);
                 const int32_t clamped = bad < 0 ? 0 : (int32_t)n_vocab - 1;
-                cpu_backend().embed(*ref, *wc, &clamped, 1);
+                cpu_backend().embed(*ref, *wc, &clamped, 1, 1.f);
                 CHECK(same_row(*out, *ref));
                 ob->token_read_begin(*tok);
                 CHECK_THROWS_AS(ob->token_read_end(*tok, (size_t)n_vocab), Error);

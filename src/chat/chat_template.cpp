@@ -4,6 +4,8 @@
 #include "chat/chat_template.h"
 
 #include "chat/jinja.h"
+#include "core/error.h"
+#include "core/utf8.h"
 
 namespace edgellm {
 
@@ -50,6 +52,8 @@ std::string render_chat_template(const std::string &source, const std::vector<Ch
     else if (source == "chatml") builtin = kChatml;
     else if (source == "mistral") builtin = kMistral;
     if (!builtin.empty()) src = &builtin;
+    // The source may come from a model file; invalid UTF-8 in it would pass into the output.
+    if (!utf8_valid(*src)) fail(EDGELLM_ERR_TEMPLATE, "chat template: the template source is not valid UTF-8");
 
     jinja::List msgs;
     for (const auto &m : messages)
@@ -60,7 +64,10 @@ std::string render_chat_template(const std::string &source, const std::vector<Ch
         {"bos_token", jinja::Value::str(ctx.bos_token)},
         {"eos_token", jinja::Value::str(ctx.eos_token)},
     };
-    return jinja::render(*src, globals);
+    std::string out = jinja::render(*src, globals);
+    // BOS / EOS texts come from the vocabulary and are not checked elsewhere.
+    if (!utf8_valid(out)) fail(EDGELLM_ERR_TEMPLATE, "chat template: the rendered text is not valid UTF-8");
+    return out;
 }
 
 std::string builtin_template_name(bool has_start_header_id, bool has_im_start, bool has_inst) {

@@ -253,3 +253,12 @@ TEST_CASE("n_head * head_dim beyond the width limit is rejected before any produ
     CHECK(config_float(-1e300) == -std::numeric_limits<float>::infinity());
     CHECK(config_float(0.5) == 0.5f);
 }
+
+TEST_CASE("a template source or rendered text that is not valid UTF-8 is a TEMPLATE error") {
+    template_fails("{{ 'a' }}\xff\xfe", "not valid UTF-8");
+    template_fails("l\x94\x9e\x92\xa4#", "not valid UTF-8");
+    std::vector<ChatMessage> msgs = {{"user", "hi"}};
+    ChatTemplateContext ctx;
+    ctx.bos_token = "\xC3";
+    expect_error([&] { render_chat_template("{{ bos_token }}", msgs, ctx); }, EDGELLM_ERR_TEMPLATE, "not valid UTF-8");
+}

@@ -194,8 +194,9 @@ GgufFile::GgufFile(const std::string &path) : file_(path) {
         for (uint32_t d = 0; d < nd; ++d) {
             uint64_t v = c.read<uint64_t>("tensor dimension");
             if (v == 0 || v > (1ull << 40) || n_elem > (1ull << 50) / v)
-                fail(EDGELLM_ERR_INVALID_MODEL, "%s: tensor '%s' has an invalid dimension %llu", p.c_str(),
-                     t.name.c_str(), (unsigned long long)v);
+                fail(EDGELLM_ERR_INVALID_MODEL,
+                     "%s: tensor '%s' has an invalid dimension %llu (largest tensor: 2^40 per dimension, 2^50 elements)",
+                     p.c_str(), t.name.c_str(), (unsigned long long)v);
             n_elem *= v;
             t.ne.push_back(v);
         }

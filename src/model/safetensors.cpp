@@ -57,7 +57,9 @@ SafetensorsFile::SafetensorsFile(const std::string &path) : file_(path) {
         for (auto d : shape) {
             uint64_t v;
             if (d.get(v) || v > (1ull << 40) || (v > 0 && n_elem > (1ull << 50) / v))
-                fail(EDGELLM_ERR_INVALID_MODEL, "%s: tensor '%s' has an invalid shape", p, name.c_str());
+                fail(EDGELLM_ERR_INVALID_MODEL,
+                     "%s: tensor '%s' has an invalid shape (largest tensor: 2^40 per dimension, 2^50 elements)", p,
+                     name.c_str());
             n_elem *= v;
             info.shape.push_back((int64_t)v);
         }

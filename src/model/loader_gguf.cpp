@@ -88,11 +88,7 @@ ModelConfig read_config(const GgufFile &g, const LoadOptions &opt, Family &fam) 
             c.rope_scaling = RopeScaling::Linear;
             if (g.get_float(a + "rope.scaling.factor", f)) c.rope_factor = config_float(f);
         } else if (scaling == "longrope") {
-            // Factors come as the rope_factors_{short,long}.weight tensors (load_gguf).
-            c.rope_scaling = RopeScaling::LongRope;
-            c.rope_original_ctx = c.n_ctx_train;
-            if (g.get_int(a + "rope.scaling.original_context_length", v)) c.rope_original_ctx = to_int(g, "original_context_length", v);
-            if (g.get_float(a + "rope.scaling.attn_factor", f)) c.rope_attn_factor = config_float(f);
+            c.rope_scaling = RopeScaling::LongRope;  // the rest comes with the factor tensors (load_gguf)
         } else {
             fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: rope scaling '%s' is not supported", p.c_str(), scaling.c_str());
         }
@@ -285,8 +281,17 @@ LoadedModel load_gguf(const std::string &path, const LoadOptions &opt) {
         check_shape(path, t.name, t.rows(), t.cols(), j.src_rows ? j.src_rows : j.rows, j.cols);
         if (j.last_part) total += t.nbytes;
     }
-    // longrope (Phi-3): the short and long per-dimension divisors.
-    if (c.rope_scaling == RopeScaling::LongRope) {
+    // longrope (Phi-3): the short and long per-dimension divisors. llama.cpp's Phi-3 converter
+    // writes them without a rope.scaling.type; their presence is what selects longrope.
+    if (c.rope_scaling == RopeScaling::LongRope || g.find_tensor("rope_factors_short.weight") ||
+        g.find_tensor("rope_factors_long.weight")) {
+        const std::string a = c.architecture + ".";
+        int64_t v;
+        double f;
+        c.rope_scaling = RopeScaling::LongRope;
+        c.rope_original_ctx = c.n_ctx_train;
+        if (g.get_int(a + "rope.scaling.original_context_length", v) && v > 0 && v <= INT32_MAX) c.rope_original_ctx = (int)v;
+        if (g.get_float(a + "rope.scaling.attn_factor", f)) c.rope_attn_factor = config_float(f);
         for (auto fv : {std::make_pair("rope_factors_short.weight", &c.rope_short_factors),
                         std::make_pair("rope_factors_long.weight", &c.rope_long_factors)}) {
             const GgufTensorInfo *rf = need(fv.first, true);

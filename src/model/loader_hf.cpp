@@ -1,7 +1,9 @@
-// Hugging Face directory loading: config.json (LlamaForCausalLM / Mistral without sliding window),
-// generation_config.json, chat_template.{jinja,json}, safetensors in one file or sharded through
-// model.safetensors.index.json, f32/f16/bf16 tensors converted to the run format one by one.
+// Hugging Face directory loading: config.json of the Llama, Mistral, Qwen2/3, Gemma 2/3, Phi-3 and
+// SmolLM3 families mapped to ModelConfig data, generation_config.json, chat_template.{jinja,json},
+// safetensors in one file or sharded through model.safetensors.index.json, f32/f16/bf16 tensors
+// converted to the run format one by one (fused Phi-3 projections split, Gemma norms + 1).
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <simdjson.h>
 #include <unordered_map>
@@ -97,7 +99,181 @@ std::vector<int32_t> get_ids(const JsonFile &j, const char *key) {
     return ids;
 }
 
-ModelConfig read_config(const JsonFile &j, const LoadOptions &opt) {
+bool get_obj(const JsonFile &j, const simdjson::dom::object &o, const char *key, simdjson::dom::object &out) {
+    simdjson::dom::element e;
+    if (o[key].get(e) != simdjson::SUCCESS || e.is_null()) return false;
+    if (e.get(out) != simdjson::SUCCESS) fail(EDGELLM_ERR_INVALID_MODEL, "%s: '%s' must be an object", j.path.c_str(), key);
+    return true;
+}
+
+// A list of numbers (longrope factors) or of ints / strings (per-layer lists); missing → false.
+bool get_nums(const JsonFile &j, const simdjson::dom::object &o, const char *key, std::vector<double> &out) {
+    simdjson::dom::element e;
+    if (o[key].get(e) != simdjson::SUCCESS || e.is_null()) return false;
+    simdjson::dom::array a;
+    if (e.get(a) != simdjson::SUCCESS) fail(EDGELLM_ERR_INVALID_MODEL, "%s: '%s' must be a list of numbers", j.path.c_str(), key);
+    out.clear();
+    for (auto x : a) {
+        double d;
+        if (x.get(d) != simdjson::SUCCESS) {
+            int64_t i;
+            if (x.get(i) != simdjson::SUCCESS) fail(EDGELLM_ERR_INVALID_MODEL, "%s: '%s' must be a list of numbers", j.path.c_str(), key);
+            d = (double)i;
+        }
+        out.push_back(d);
+    }
+    return true;
+}
+
+bool get_strs(const JsonFile &j, const simdjson::dom::object &o, const char *key, std::vector<std::string> &out) {
+    simdjson::dom::element e;
+    if (o[key].get(e) != simdjson::SUCCESS || e.is_null()) return false;
+    simdjson::dom::array a;
+    if (e.get(a) != simdjson::SUCCESS) fail(EDGELLM_ERR_INVALID_MODEL, "%s: '%s' must be a list of strings", j.path.c_str(), key);
+    out.clear();
+    for (auto x : a) {
+        std::string_view s;
+        if (x.get(s) != simdjson::SUCCESS) fail(EDGELLM_ERR_INVALID_MODEL, "%s: '%s' must be a list of strings", j.path.c_str(), key);
+        out.emplace_back(s);
+    }
+    return true;
+}
+
+int clamp_int(int64_t v) { return (int)std::max<int64_t>(-1, std::min<int64_t>(v, INT32_MAX)); }
+
+// The families this loader maps; everything they differ in ends up as ModelConfig data.
+enum class Family { Llama, Mistral, Qwen2, Qwen3, Gemma2, Gemma3, Phi3, SmolLM3 };
+
+struct FamilyName {
+    const char *arch;        // config.json "architectures"[0]
+    const char *model_type;  // config.json "model_type"
+    Family family;
+};
+constexpr FamilyName kFamilies[] = {
+    {"LlamaForCausalLM", "llama", Family::Llama},       {"MistralForCausalLM", "mistral", Family::Mistral},
+    {"Qwen2ForCausalLM", "qwen2", Family::Qwen2},       {"Qwen3ForCausalLM", "qwen3", Family::Qwen3},
+    {"Gemma2ForCausalLM", "gemma2", Family::Gemma2},    {"Gemma3ForCausalLM", "gemma3_text", Family::Gemma3},
+    {"Phi3ForCausalLM", "phi3", Family::Phi3},          {"SmolLM3ForCausalLM", "smollm3", Family::SmolLM3},
+};
+
+bool is_gemma(Family f) { return f == Family::Gemma2 || f == Family::Gemma3; }
+
+// One RoPE parameter object: transformers 4's "rope_scaling" (theta then comes from the top level)
+// or transformers 5's "rope_parameters" (theta inside). local: Gemma 3's sliding-layer table,
+// which has only its own base.
+void read_rope_object(const JsonFile &j, const simdjson::dom::object &o, ModelConfig &c, bool local) {
+    const char *p = j.path.c_str();
+    double d;
+    int64_t v;
+    if (get_num(j, o, "rope_theta", d)) (local ? c.rope_theta_local : c.rope_theta) = config_float(d);
+    if (!local && get_num(j, o, "partial_rotary_factor", d)) c.rope_dim = (int)(c.head_dim * d);
+    std::string type;
+    if (!get_str(j, o, "rope_type", type)) get_str(j, o, "type", type);
+    if (type.empty() || type == "default") return;
+    if (local) fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: rope scaling '%s' on sliding-window layers is not supported", p, type.c_str());
+    if (type == "llama3" || type == "linear") {
+        c.rope_scaling = type == "llama3" ? RopeScaling::Llama3 : RopeScaling::Linear;
+        if (!get_num(j, o, "factor", d)) fail(EDGELLM_ERR_INVALID_MODEL, "%s: rope_scaling lacks 'factor'", p);
+        c.rope_factor = config_float(d);
+        if (c.rope_scaling == RopeScaling::Llama3) {
+            if (get_num(j, o, "low_freq_factor", d)) c.rope_low_freq_factor = config_float(d);
+            if (get_num(j, o, "high_freq_factor", d)) c.rope_high_freq_factor = config_float(d);
+            if (get_int(j, o, "original_max_position_embeddings", v)) c.rope_original_ctx = clamp_int(v);
+        }
+    } else if (type == "longrope" || type == "su") {
+        // As transformers' _compute_longrope_parameters: the original context from the object or the
+        // top level (Phi-3), the factor from the object or max_position_embeddings / original, the
+        // attention factor from the object or sqrt(1 + ln(factor) / ln(original)).
+        c.rope_scaling = RopeScaling::LongRope;
+        std::vector<double> s, l;
+        if (!get_nums(j, o, "short_factor", s) || !get_nums(j, o, "long_factor", l))
+            fail(EDGELLM_ERR_INVALID_MODEL, "%s: longrope scaling lacks short_factor / long_factor", p);
+        for (double x : s) c.rope_short_factors.push_back(config_float(x));
+        for (double x : l) c.rope_long_factors.push_back(config_float(x));
+        c.rope_original_ctx = c.n_ctx_train;
+        if (get_int(j, o, "original_max_position_embeddings", v) || get_int(j, j.root, "original_max_position_embeddings", v))
+            c.rope_original_ctx = clamp_int(v);
+        if (c.rope_original_ctx <= 1) fail(EDGELLM_ERR_INVALID_MODEL, "%s: longrope needs original_max_position_embeddings > 1", p);
+        double factor = (double)c.n_ctx_train / (double)c.rope_original_ctx;
+        if (get_num(j, o, "factor", d)) factor = d;
+        if (get_num(j, o, "attention_factor", d)) c.rope_attn_factor = config_float(d);
+        else if (factor > 1.0) c.rope_attn_factor = (float)std::sqrt(1.0 + std::log(factor) / std::log((double)c.rope_original_ctx));
+        else c.rope_attn_factor = 1.f;
+    } else {
+        fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: rope_scaling type '%s' is not supported", p, type.c_str());
+    }
+}
+
+// Per-layer windows and RoPE tables, as transformers derives them for each family.
+void read_layers(const JsonFile &j, Family fam, ModelConfig &c) {
+    const char *p = j.path.c_str();
+    int64_t v;
+    bool b;
+    c.layers.assign((size_t)std::max(0, c.n_layer), LayerConfig());
+    int64_t window = 0;
+    if (get_int(j, j.root, "sliding_window", v)) {
+        if (v < 0) fail(EDGELLM_ERR_INVALID_MODEL, "%s: negative sliding_window", p);
+        window = std::min<int64_t>(v, INT32_MAX);
+    }
+    // Qwen2 / Qwen3 / SmolLM3 window only when use_sliding_window says so.
+    if ((fam == Family::Qwen2 || fam == Family::Qwen3 || fam == Family::SmolLM3) &&
+        !(get_bool(j, "use_sliding_window", b) && b))
+        window = 0;
+    std::vector<std::string> types;
+    if (get_strs(j, j.root, "layer_types", types)) {
+        if ((int)types.size() != c.n_layer)
+            fail(EDGELLM_ERR_INVALID_MODEL, "%s: 'layer_types' has %zu entries for %d layers", p, types.size(), c.n_layer);
+    } else {
+        types.assign((size_t)std::max(0, c.n_layer), "full_attention");
+        int64_t pattern = 0, max_window_layers = 0;
+        switch (fam) {
+        case Family::Gemma2: pattern = 2; break;
+        case Family::Gemma3:
+            pattern = get_int(j, j.root, "sliding_window_pattern", v) ? v : 6;
+            break;
+        case Family::Mistral:
+        case Family::Phi3: pattern = 1; break;
+        case Family::Qwen2:
+        case Family::Qwen3:
+        case Family::SmolLM3:
+            if (get_int(j, j.root, "max_window_layers", v)) max_window_layers = v;
+            for (int l = 0; l < c.n_layer; ++l)
+                if (window > 0 && l >= max_window_layers) types[(size_t)l] = "sliding_attention";
+            break;
+        case Family::Llama: break;
+        }
+        // Every pattern-th layer is global (pattern 1: every layer slides).
+        for (int l = 0; pattern > 0 && l < c.n_layer; ++l)
+            if (pattern == 1 || (l + 1) % pattern != 0) types[(size_t)l] = "sliding_attention";
+    }
+    for (int l = 0; l < c.n_layer; ++l) {
+        const std::string &t = types[(size_t)l];
+        if (t == "sliding_attention") {
+            c.layers[(size_t)l].window = (int)window;
+            if (fam == Family::Gemma3) c.layers[(size_t)l].rope = 1;
+        } else if (t != "full_attention") {
+            fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: layer type '%s' is not supported", p, t.c_str());
+        }
+    }
+    if (fam == Family::SmolLM3) {
+        // no_rope_layers[l] = 1: layer l uses RoPE; 0: NoPE. Without the list, every
+        // no_rope_layer_interval-th layer is NoPE.
+        std::vector<double> use;
+        if (get_nums(j, j.root, "no_rope_layers", use)) {
+            if ((int)use.size() != c.n_layer)
+                fail(EDGELLM_ERR_INVALID_MODEL, "%s: 'no_rope_layers' has %zu entries for %d layers", p, use.size(), c.n_layer);
+            for (int l = 0; l < c.n_layer; ++l)
+                if (use[(size_t)l] == 0.0) c.layers[(size_t)l].rope = -1;
+        } else {
+            int64_t every = get_int(j, j.root, "no_rope_layer_interval", v) ? v : 4;
+            for (int l = 0; every > 0 && l < c.n_layer; ++l)
+                if ((l + 1) % every == 0) c.layers[(size_t)l].rope = -1;
+        }
+    }
+}
+
+ModelConfig read_config(const JsonFile &j, const LoadOptions &opt, Family &fam) {
+    (void)opt;
     const char *p = j.path.c_str();
     std::string arch, model_type;
     simdjson::dom::array archs;
@@ -107,13 +283,18 @@ ModelConfig read_config(const JsonFile &j, const LoadOptions &opt) {
         arch = std::string(s);
     }
     get_str(j, j.root, "model_type", model_type);
-    const bool llama = arch == "LlamaForCausalLM" || (arch.empty() && model_type == "llama");
-    const bool mistral = arch == "MistralForCausalLM" || (arch.empty() && model_type == "mistral");
-    if (!llama && !mistral)
-        fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: architecture '%s' (model_type '%s') is not supported; need LlamaForCausalLM",
-             p, arch.c_str(), model_type.c_str());
+    const FamilyName *known = nullptr;
+    for (const FamilyName &f : kFamilies)
+        if (arch == f.arch || (arch.empty() && model_type == f.model_type)) known = &f;
+    if (!known) {
+        std::string list;
+        for (const FamilyName &f : kFamilies) list += std::string(list.empty() ? "" : ", ") + f.arch;
+        fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: architecture '%s' (model_type '%s') is not supported; supported: %s", p,
+             arch.c_str(), model_type.c_str(), list.c_str());
+    }
+    fam = known->family;
     ModelConfig c;
-    c.architecture = "llama";
+    c.architecture = known->model_type;
     c.name = !model_type.empty() ? model_type : arch;
     c.n_vocab = need_int(j, "vocab_size");
     c.n_embd = need_int(j, "hidden_size");
@@ -121,45 +302,62 @@ ModelConfig read_config(const JsonFile &j, const LoadOptions &opt) {
     c.n_head = need_int(j, "num_attention_heads");
     c.n_ff = need_int(j, "intermediate_size");
     int64_t v;
-    if (get_int(j, j.root, "num_key_value_heads", v)) c.n_head_kv = (int)std::max<int64_t>(-1, std::min<int64_t>(v, INT32_MAX));
-    if (get_int(j, j.root, "head_dim", v)) c.head_dim = (int)std::max<int64_t>(-1, std::min<int64_t>(v, INT32_MAX));
-    if (get_int(j, j.root, "max_position_embeddings", v)) c.n_ctx_train = (int)std::max<int64_t>(-1, std::min<int64_t>(v, INT32_MAX));
+    if (get_int(j, j.root, "num_key_value_heads", v)) c.n_head_kv = clamp_int(v);
+    if (get_int(j, j.root, "head_dim", v)) c.head_dim = clamp_int(v);
+    if (get_int(j, j.root, "max_position_embeddings", v)) c.n_ctx_train = clamp_int(v);
     double d;
     if (get_num(j, j.root, "rms_norm_eps", d)) c.rms_eps = config_float(d);
     if (get_num(j, j.root, "rope_theta", d)) c.rope_theta = config_float(d);
     bool b;
+    // Gemma ties its output to the embedding unless told otherwise (transformers' default).
+    c.tied_embeddings = is_gemma(fam);
     if (get_bool(j, "tie_word_embeddings", b)) c.tied_embeddings = b;
-    if ((get_bool(j, "attention_bias", b) && b) || (get_bool(j, "mlp_bias", b) && b))
-        fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: attention/MLP biases are not supported", p);
+    if (get_bool(j, "mlp_bias", b) && b) fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: MLP biases are not supported", p);
+    // Qwen2 always has q / k / v biases; attention_bias elsewhere also biases o_proj, which the
+    // forward pass has no op for.
+    c.attn_bias = fam == Family::Qwen2;
+    if (fam != Family::Qwen2 && get_bool(j, "attention_bias", b) && b)
+        fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: attention biases are not supported for %s", p, known->arch);
+    c.qk_norm = fam == Family::Qwen3 || fam == Family::Gemma3;
+    c.sandwich_norm = is_gemma(fam);
     std::string act;
-    if (get_str(j, j.root, "hidden_act", act) && act != "silu")
-        fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: hidden_act '%s' is not supported (only silu)", p, act.c_str());
-    if (get_int(j, j.root, "sliding_window", v)) {
-        int64_t ctx = opt.context_length ? (int64_t)opt.context_length : c.n_ctx_train;
-        if (v < ctx)
-            fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: sliding-window attention (window %lld < context %lld) is not supported",
-                 p, (long long)v, (long long)ctx);
+    // Gemma reads hidden_activation (gelu_pytorch_tanh); the others hidden_act.
+    if (!(is_gemma(fam) && get_str(j, j.root, "hidden_activation", act))) get_str(j, j.root, "hidden_act", act);
+    if (act.empty()) act = is_gemma(fam) ? "gelu_pytorch_tanh" : "silu";
+    if (act == "silu" || act == "swish") c.act = Activation::SiLU;
+    else if (act == "gelu_pytorch_tanh" || act == "gelu_tanh" || act == "gelu_new" || act == "gelu_fast")
+        c.act = Activation::GeluTanh;
+    else fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: activation '%s' is not supported", p, act.c_str());
+    validate_config(c, j.path);  // fills head_dim, which partial rotary and the scales need
+
+    if (is_gemma(fam)) {
+        c.embd_scale = std::sqrt((float)c.n_embd);
+        c.attn_scale = 1.f / std::sqrt(get_num(j, j.root, "query_pre_attn_scalar", d) ? (float)d : (float)c.head_dim);
+        if (get_num(j, j.root, "attn_logit_softcapping", d)) c.attn_softcap = config_float(d);
+        if (get_num(j, j.root, "final_logit_softcapping", d)) c.final_softcap = config_float(d);
     }
-    simdjson::dom::element rs;
-    if (j.root["rope_scaling"].get(rs) == simdjson::SUCCESS && !rs.is_null()) {
-        simdjson::dom::object o;
-        if (rs.get(o) != simdjson::SUCCESS) fail(EDGELLM_ERR_INVALID_MODEL, "%s: 'rope_scaling' must be an object", p);
-        std::string type;
-        if (!get_str(j, o, "rope_type", type)) get_str(j, o, "type", type);
-        if (type == "llama3" || type == "linear") {
-            c.rope_scaling = type == "llama3" ? RopeScaling::Llama3 : RopeScaling::Linear;
-            if (!get_num(j, o, "factor", d)) fail(EDGELLM_ERR_INVALID_MODEL, "%s: rope_scaling lacks 'factor'", p);
-            c.rope_factor = config_float(d);
-            if (c.rope_scaling == RopeScaling::Llama3) {
-                if (get_num(j, o, "low_freq_factor", d)) c.rope_low_freq_factor = config_float(d);
-                if (get_num(j, o, "high_freq_factor", d)) c.rope_high_freq_factor = config_float(d);
-                if (get_int(j, o, "original_max_position_embeddings", v))
-                    c.rope_original_ctx = (int)std::max<int64_t>(-1, std::min<int64_t>(v, INT32_MAX));
-            }
-        } else if (type != "default") {
-            fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: rope_scaling type '%s' is not supported", p, type.c_str());
+    if (fam == Family::Gemma3) c.rope_theta_local = 10000.f;  // transformers' rope_local_base_freq default
+    if (get_num(j, j.root, "rope_local_base_freq", d)) c.rope_theta_local = config_float(d);
+    if (get_num(j, j.root, "partial_rotary_factor", d)) c.rope_dim = (int)(c.head_dim * d);
+
+    simdjson::dom::object o;
+    if (get_obj(j, j.root, "rope_parameters", o)) {  // transformers 5
+        simdjson::dom::object full, sliding;
+        const bool per_type = get_obj(j, o, "full_attention", full);
+        if (per_type) {
+            read_rope_object(j, full, c, false);
+            if (fam == Family::Gemma3 && get_obj(j, o, "sliding_attention", sliding)) read_rope_object(j, sliding, c, true);
+        } else {
+            read_rope_object(j, o, c, false);
         }
+    } else if (get_obj(j, j.root, "rope_scaling", o)) {  // transformers 4
+        read_rope_object(j, o, c, false);
     }
+    if (c.rope_scaling == RopeScaling::LongRope &&
+        ((int)c.rope_short_factors.size() != c.rot_dim() / 2 || (int)c.rope_long_factors.size() != c.rot_dim() / 2))
+        fail(EDGELLM_ERR_INVALID_MODEL, "%s: longrope factors hold %zu / %zu values, expected %d", p,
+             c.rope_short_factors.size(), c.rope_long_factors.size(), c.rot_dim() / 2);
+    read_layers(j, fam, c);
     validate_config(c, j.path);
     return c;
 }
@@ -179,7 +377,8 @@ LoadedModel load_hf_dir(const std::string &dir_in, const LoadOptions &opt) {
     JsonFile cfg;
     if (!read_json(dir + "/config.json", cfg))
         fail(EDGELLM_ERR_FILE_NOT_FOUND, "%s: no config.json in the directory", dir.c_str());
-    m.config = read_config(cfg, opt);
+    Family fam = Family::Llama;
+    m.config = read_config(cfg, opt, fam);
     ModelConfig &c = m.config;
 
     std::vector<int32_t> bos = get_ids(cfg, "bos_token_id"), eos = get_ids(cfg, "eos_token_id");
@@ -239,21 +438,28 @@ LoadedModel load_hf_dir(const std::string &dir_in, const LoadOptions &opt) {
         for (const auto &kv : files.back()->tensors()) where[kv.first] = files.back().get();
     }
 
+    // A job converts rows [row0, row0 + rows) of a file tensor: a whole tensor, or one part of
+    // Phi-3's fused qkv_proj / gate_up_proj. plus_one: Gemma's RMSNorm multiplies by (1 + w),
+    // baked into the weight here.
     struct Job {
         const SafetensorsFile *f;
         const SafeTensorInfo *t;
         std::string name;
-        int64_t rows, cols;
+        int64_t row0, rows, cols;
         QTensor *mat;
         std::vector<float> *vec;
+        bool plus_one;
+        bool last_part;  // the file range is released after this job
     };
     std::vector<Job> jobs;
-    auto add = [&](const std::string &name, bool required, int64_t rows, int64_t cols, QTensor *mat,
-                   std::vector<float> *vec) -> bool {
+    // Checks that `name` has shape (rows, cols) (vectors: (cols)) and returns it; null when missing
+    // and not required.
+    auto find = [&](const std::string &name, bool required, int64_t rows, int64_t cols,
+                    bool vec) -> std::pair<const SafetensorsFile *, const SafeTensorInfo *> {
         auto it = where.find(name);
         if (it == where.end()) {
             if (required) fail(EDGELLM_ERR_INVALID_MODEL, "%s: tensor '%s' is missing", dir.c_str(), name.c_str());
-            return false;
+            return {nullptr, nullptr};
         }
         const SafeTensorInfo *t = it->second->find(name);
         if (!t->supported)
@@ -267,12 +473,31 @@ LoadedModel load_hf_dir(const std::string &dir_in, const LoadOptions &opt) {
             fail(EDGELLM_ERR_INVALID_MODEL, "%s: tensor '%s' has shape (%s), expected (%lld, %lld)", it->second->path().c_str(),
                  name.c_str(), got.c_str(), (long long)(vec ? 1 : rows), (long long)cols);
         }
-        jobs.push_back({it->second, t, name, rows, cols, mat, vec});
+        return {it->second, t};
+    };
+    auto add = [&](const std::string &name, bool required, int64_t rows, int64_t cols, QTensor *mat,
+                   std::vector<float> *vec, bool plus_one = false) -> bool {
+        auto ft = find(name, required, rows, cols, vec != nullptr);
+        if (!ft.first) return false;
+        jobs.push_back({ft.first, ft.second, name, 0, vec ? 1 : rows, cols, mat, vec, plus_one, true});
         return true;
     };
+    // A fused matrix whose row blocks are separate weights, in order.
+    auto add_fused = [&](const std::string &name, int64_t cols, std::vector<std::pair<int64_t, QTensor *>> parts) {
+        int64_t rows = 0;
+        for (const auto &pt : parts) rows += pt.first;
+        auto ft = find(name, true, rows, cols, false);
+        int64_t row0 = 0;
+        for (size_t i = 0; i < parts.size(); ++i) {
+            jobs.push_back({ft.first, ft.second, name, row0, parts[i].first, cols, parts[i].second, nullptr, false,
+                            i + 1 == parts.size()});
+            row0 += parts[i].first;
+        }
+    };
+    const bool gemma = is_gemma(fam);
     m.weights.layers.resize((size_t)c.n_layer);
     add("model.embed_tokens.weight", true, c.n_vocab, c.n_embd, &m.weights.tok_embd, nullptr);
-    add("model.norm.weight", true, 1, c.n_embd, nullptr, &m.weights.out_norm);
+    add("model.norm.weight", true, 1, c.n_embd, nullptr, &m.weights.out_norm, gemma);
     // tie_word_embeddings: the output projection is the embedding, whatever lm_head the file has
     // (transformers ties them at load). Untied but lm_head missing: tied as well.
     if (c.tied_embeddings || !add("lm_head.weight", false, c.n_vocab, c.n_embd, &m.weights.output, nullptr))
@@ -280,27 +505,57 @@ LoadedModel load_hf_dir(const std::string &dir_in, const LoadOptions &opt) {
     for (int l = 0; l < c.n_layer; ++l) {
         LayerWeights &L = m.weights.layers[(size_t)l];
         const std::string b = "model.layers." + std::to_string(l) + ".";
-        add(b + "input_layernorm.weight", true, 1, c.n_embd, nullptr, &L.attn_norm);
-        add(b + "post_attention_layernorm.weight", true, 1, c.n_embd, nullptr, &L.ffn_norm);
-        add(b + "self_attn.q_proj.weight", true, c.q_dim(), c.n_embd, &L.wq, nullptr);
-        add(b + "self_attn.k_proj.weight", true, c.kv_dim(), c.n_embd, &L.wk, nullptr);
-        add(b + "self_attn.v_proj.weight", true, c.kv_dim(), c.n_embd, &L.wv, nullptr);
+        add(b + "input_layernorm.weight", true, 1, c.n_embd, nullptr, &L.attn_norm, gemma);
+        if (gemma) {  // four norms per layer: before and after attention and the MLP
+            add(b + "post_attention_layernorm.weight", true, 1, c.n_embd, nullptr, &L.post_attn_norm, true);
+            add(b + "pre_feedforward_layernorm.weight", true, 1, c.n_embd, nullptr, &L.ffn_norm, true);
+            add(b + "post_feedforward_layernorm.weight", true, 1, c.n_embd, nullptr, &L.post_ffn_norm, true);
+        } else {
+            add(b + "post_attention_layernorm.weight", true, 1, c.n_embd, nullptr, &L.ffn_norm);
+        }
+        if (fam == Family::Phi3) {
+            add_fused(b + "self_attn.qkv_proj.weight", c.n_embd, {{c.q_dim(), &L.wq}, {c.kv_dim(), &L.wk}, {c.kv_dim(), &L.wv}});
+            add_fused(b + "mlp.gate_up_proj.weight", c.n_embd, {{c.n_ff, &L.w_gate}, {c.n_ff, &L.w_up}});
+        } else {
+            add(b + "self_attn.q_proj.weight", true, c.q_dim(), c.n_embd, &L.wq, nullptr);
+            add(b + "self_attn.k_proj.weight", true, c.kv_dim(), c.n_embd, &L.wk, nullptr);
+            add(b + "self_attn.v_proj.weight", true, c.kv_dim(), c.n_embd, &L.wv, nullptr);
+            add(b + "mlp.gate_proj.weight", true, c.n_ff, c.n_embd, &L.w_gate, nullptr);
+            add(b + "mlp.up_proj.weight", true, c.n_ff, c.n_embd, &L.w_up, nullptr);
+        }
         add(b + "self_attn.o_proj.weight", true, c.n_embd, c.q_dim(), &L.wo, nullptr);
-        add(b + "mlp.gate_proj.weight", true, c.n_ff, c.n_embd, &L.w_gate, nullptr);
-        add(b + "mlp.up_proj.weight", true, c.n_ff, c.n_embd, &L.w_up, nullptr);
         add(b + "mlp.down_proj.weight", true, c.n_embd, c.n_ff, &L.w_down, nullptr);
+        if (c.attn_bias) {
+            add(b + "self_attn.q_proj.bias", true, 1, c.q_dim(), nullptr, &L.bq);
+            add(b + "self_attn.k_proj.bias", true, 1, c.kv_dim(), nullptr, &L.bk);
+            add(b + "self_attn.v_proj.bias", true, 1, c.kv_dim(), nullptr, &L.bv);
+        }
+        if (c.qk_norm) {
+            add(b + "self_attn.q_norm.weight", true, 1, c.head_dim, nullptr, &L.q_norm, gemma);
+            add(b + "self_attn.k_norm.weight", true, 1, c.head_dim, nullptr, &L.k_norm, gemma);
+        }
     }
     uint64_t total = 0;
-    for (const Job &j : jobs) total += j.t->nbytes;
+    for (const Job &j : jobs)
+        if (j.last_part) total += j.t->nbytes;
     LoadProgress progress(opt, total);
     const DType target = target_dtype(opt.weights, DType::Q4);
     for (const Job &j : jobs) {
-        const int64_t rows = j.vec ? 1 : j.rows;
-        SourceTensor s{j.f->path() + ": " + j.name, j.t->type, rows, j.cols, j.f->file().data() + j.t->offset};
-        if (j.vec) *j.vec = convert_vector(s);
-        else *j.mat = convert_matrix(s, target);
-        j.f->file().release(j.t->offset, j.t->nbytes);
-        progress.advance(j.t->nbytes);
+        const SrcType type = j.t->type;
+        const uint8_t *base = j.f->file().data() + j.t->offset;
+        SourceTensor s{j.f->path() + ": " + j.name, type, j.rows, j.cols, nullptr};
+        s.data = base + (size_t)j.row0 * s.row_bytes();
+        if (j.vec) {
+            *j.vec = convert_vector(s);
+            if (j.plus_one)
+                for (float &x : *j.vec) x += 1.f;
+        } else {
+            *j.mat = convert_matrix(s, target);
+        }
+        if (j.last_part) {
+            j.f->file().release(j.t->offset, j.t->nbytes);
+            progress.advance(j.t->nbytes);
+        }
     }
     m.weights_format = weights_enum(m.weights.layers[0].w_gate.type);
     opt.log.log(EDGELLM_LOG_INFO, "loaded %s: %d layers, %zu safetensors file(s), %s", dir.c_str(), c.n_layer, files.size(),

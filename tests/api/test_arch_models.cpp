@@ -1,0 +1,172 @@
+// The architecture families through the public C API: every tiny model of tests/data/arch (Qwen2,
+// Qwen3, Gemma 2, Gemma 3, Phi-3, Mistral with a window, SmolLM3; Hugging Face directories saved
+// by transformers and GGUF files written by llama.cpp's converter) is opened with F32 weights on
+// the CPU reference, the fast CPU backend and OpenCL (skipped only without a platform). Each
+// golden prompt is evaluated in a fresh session, the logits compared with transformers' float32
+// logits (tests/tools/make_arch_models.py), 16 greedy tokens generated one eval at a time through
+// the KV cache and compared id for id, and the logits after the last of them compared again.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "edgellm/edgellm.h"
+
+namespace {
+
+struct Prompt {
+    std::vector<int32_t> tokens;
+    std::vector<float> logits;      // after the prompt
+    std::vector<int32_t> greedy;
+    std::vector<float> logits_end;  // after the last greedy token
+};
+
+std::string arch_dir() {
+    const char *d = std::getenv("EDGELLM_TEST_DATA");
+    REQUIRE_MESSAGE(d != nullptr, "EDGELLM_TEST_DATA is not set (ctest sets it to tests/data)");
+    return std::string(d) + "/arch/";
+}
+
+// goldens.txt: "model NAME", then per prompt "tokens N ...", "logits N ...", "greedy N ...",
+// "logits_end N ..."; "alias NAME OTHER": NAME's goldens are OTHER's (a GGUF that transformers
+// reads as its Hugging Face directory); lines starting with '#' are comments.
+std::map<std::string, std::vector<Prompt>> read_goldens() {
+    std::map<std::string, std::vector<Prompt>> g;
+    std::ifstream f(arch_dir() + "goldens.txt");
+    REQUIRE_MESSAGE(f.good(), "cannot read " << arch_dir() << "goldens.txt");
+    std::string line, model;
+    while (std::getline(f, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream in(line);
+        std::string tag;
+        size_t n = 0;
+        in >> tag;
+        if (tag == "model") {
+            in >> model;
+            continue;
+        }
+        if (tag == "alias") {
+            std::string name, other;
+            in >> name >> other;
+            REQUIRE_MESSAGE(g.count(other) == 1, "alias of an unknown model: " << other);
+            g[name] = g[other];
+            continue;
+        }
+        in >> n;
+        REQUIRE(!model.empty());
+        std::vector<Prompt> &v = g[model];
+        if (tag == "tokens") v.emplace_back();
+        REQUIRE(!v.empty());
+        Prompt &p = v.back();
+        for (size_t i = 0; i < n; ++i) {
+            if (tag == "logits" || tag == "logits_end") {
+                float x = 0;
+                in >> x;
+                (tag == "logits" ? p.logits : p.logits_end).push_back(x);
+            } else {
+                int32_t t = 0;
+                in >> t;
+                (tag == "tokens" ? p.tokens : p.greedy).push_back(t);
+            }
+        }
+        REQUIRE_MESSAGE(!in.fail(), "bad line in goldens.txt: " << tag);
+    }
+    return g;
+}
+
+struct Diff {
+    double max_diff = 0;  // absolute, over every compared logit
+    double scale = 0;     // max |golden logit|
+    int greedy_mismatch = 0;
+};
+
+void compare(const std::vector<float> &got, const std::vector<float> &want, Diff &d) {
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        d.max_diff = std::max(d.max_diff, (double)std::fabs(got[i] - want[i]));
+        d.scale = std::max(d.scale, (double)std::fabs(want[i]));
+    }
+}
+
+Diff run(const std::string &name, const std::vector<Prompt> &prompts, int32_t backend) {
+    edgellm_model_params mp;
+    edgellm_model_params_init(&mp);
+    mp.backend = backend;
+    mp.weights = EDGELLM_WEIGHTS_F32;
+    mp.n_threads = 2;
+    edgellm_model *model = nullptr;
+    const std::string path = arch_dir() + name;
+    REQUIRE_MESSAGE(edgellm_model_open(path.c_str(), &mp, &model) == EDGELLM_OK, path << ": " << edgellm_last_error());
+    const int32_t n_vocab = edgellm_model_n_vocab(model);
+    Diff d;
+    for (const Prompt &p : prompts) {
+        REQUIRE(n_vocab == (int32_t)p.logits.size());
+        edgellm_session_params sp;
+        edgellm_session_params_init(&sp);
+        sp.n_ctx = 64;  // Phi-3's longrope keeps its short factors (original context 64), as transformers does here
+        edgellm_session *sess = nullptr;
+        REQUIRE(edgellm_session_create(model, &sp, &sess) == EDGELLM_OK);
+        std::vector<float> logits((size_t)n_vocab);
+        REQUIRE_MESSAGE(edgellm_session_eval(sess, p.tokens.data(), p.tokens.size(), logits.data()) == EDGELLM_OK,
+                        edgellm_last_error());
+        compare(logits, p.logits, d);
+        std::vector<int32_t> gen;
+        for (size_t k = 0; k < p.greedy.size(); ++k) {
+            // The golden token is fed back whatever we picked, so one near-tie does not derail
+            // the rest of the comparison.
+            gen.push_back((int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+            REQUIRE(edgellm_session_eval(sess, &p.greedy[k], 1, logits.data()) == EDGELLM_OK);
+        }
+        compare(logits, p.logits_end, d);
+        if (gen != p.greedy) ++d.greedy_mismatch;
+        edgellm_session_free(sess);
+    }
+    edgellm_model_close(model);
+    return d;
+}
+
+bool have_opencl() {
+    size_t n = 0;
+    return edgellm_device_count(&n) == EDGELLM_OK && n > 0;
+}
+
+}  // namespace
+
+// Tolerance, as a fraction of the logit scale (max |golden logit|): the CPU reference 1e-4
+// (float32 like the goldens; observed below 1e-5), the fast CPU backend and OpenCL 5e-3 (fp16 KV
+// cache and reduced-precision activations; observed below 2e-3). A wrong window, scale, norm or
+// RoPE table moves the logits by far more than either. Greedy tokens must all be equal.
+TEST_CASE("architecture families: logits and greedy tokens match transformers on every backend") {
+    const auto goldens = read_goldens();
+    // Every family from a Hugging Face directory, and every family llama.cpp converts from GGUF.
+    const char *expected[] = {"hf_qwen2",        "hf_qwen3",          "hf_gemma2",       "hf_gemma3",
+                              "hf_phi3",         "hf_mistral",        "hf_smollm3",      "qwen2_f16.gguf",
+                              "qwen3_f16.gguf",  "gemma2_f16.gguf",   "gemma3_bf16.gguf", "phi3_f16.gguf",
+                              "smollm3_f16.gguf"};
+    for (const char *e : expected) CHECK_MESSAGE(goldens.count(e) == 1, "no goldens for " << e);
+    struct Backend {
+        int32_t id;
+        const char *name;
+        double tol;
+    };
+    std::vector<Backend> backends = {{EDGELLM_BACKEND_CPU_REFERENCE, "cpu-reference", 1e-4}, {EDGELLM_BACKEND_CPU, "cpu", 5e-3}};
+    if (have_opencl()) backends.push_back({EDGELLM_BACKEND_OPENCL, "opencl", 5e-3});
+    else MESSAGE("no OpenCL platform: the OpenCL runs skipped");
+    for (const auto &b : backends) {
+        for (const auto &kv : goldens) {
+            const std::string &name = kv.first;
+            INFO("model ", name, ", backend ", b.name);
+            const Diff d = run(name, kv.second, b.id);
+            MESSAGE(name << " on " << std::string(b.name) << ": max |dlogit| " << d.max_diff << ", scale " << d.scale
+                         << ", greedy mismatches " << d.greedy_mismatch);
+            CHECK(d.max_diff <= b.tol * std::max(1.0, d.scale));
+            CHECK(d.greedy_mismatch == 0);
+        }
+    }
+}

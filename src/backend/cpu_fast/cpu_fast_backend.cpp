@@ -10,6 +10,11 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include "backend/cpu_fast/kernels.h"
 #include "core/error.h"
 #include "core/first_max.h"
@@ -99,6 +104,25 @@ std::vector<int> choose_cpus(const std::vector<int> &opt) {
     return cpus;
 }
 
+// Tiles repacked between two releases of source memory (1024 rows).
+constexpr int64_t kRepackTiles = 256;
+
+// Hands the whole pages inside buf[0, n) back to the system (Linux: MADV_DONTNEED); the caller
+// reads none of those bytes again before freeing buf. Pages that hold anything outside buf (the
+// allocator's headers) are kept.
+void release_prefix(AlignedBuffer &buf, size_t n) {
+#if defined(__linux__)
+    if (buf.empty()) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t begin = ((uintptr_t)buf.data() + page - 1) / page * page;
+    const uintptr_t end = ((uintptr_t)buf.data() + std::min(n, buf.size())) / page * page;
+    if (end > begin) madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
+#else
+    (void)buf;
+    (void)n;
+#endif
+}
+
 class FastBackend : public Backend {
 public:
     explicit FastBackend(const CpuFastOptions &opt)
@@ -121,9 +145,19 @@ public:
             const QTensorView src{(int)t.type, t.rows, t.cols, t.data.data(), t.scales.as<uint16_t>(),
                                   t.has_mins() ? t.mins.as<uint16_t>() : nullptr};
             PackedMatrix &p = w->p;
-            pool_.parallel_for(p.tiles, [&](int64_t b, int64_t e, int) {
-                repack(src, p, b * kTileRows, std::min<int64_t>(e * kTileRows, p.rows));
-            });
+            // In chunks of rows, each chunk's source pages handed back to the system once
+            // repacked: the source and the tiles together stay about one tensor in size.
+            const size_t row_bytes = QTensor::row_data_bytes(t.type, t.cols), row_groups = (size_t)p.groups * 2;
+            for (int64_t c0 = 0; c0 < p.tiles; c0 += kRepackTiles) {
+                const int64_t c1 = std::min(p.tiles, c0 + kRepackTiles);
+                pool_.parallel_for(c1 - c0, [&](int64_t b, int64_t e, int) {
+                    repack(src, p, (c0 + b) * kTileRows, std::min<int64_t>((c0 + e) * kTileRows, p.rows));
+                });
+                const size_t rows_done = (size_t)std::min<int64_t>(c1 * kTileRows, p.rows);
+                release_prefix(t.data, rows_done * row_bytes);
+                release_prefix(t.scales, rows_done * row_groups);
+                release_prefix(t.mins, rows_done * row_groups);
+            }
             w->packed = true;
             w->bytes = p.data.size();
         } else {

@@ -100,12 +100,14 @@ void repack(const QTensorView &src, PackedMatrix &out, int64_t row0, int64_t row
                 if (q8) {
                     std::memcpy(b + 8 + r * 32, src.data + (size_t)row * src.cols + g * kGroup, 32);
                 } else {
-                    // source: element k in word k/8 at bits 4 (k % 8)
-                    const uint32_t *wsrc = reinterpret_cast<const uint32_t *>(src.data) + row * (src.cols / 8) + g * 4;
-                    uint8_t nib[32];
-                    for (int k = 0; k < 32; ++k) nib[k] = (uint8_t)((wsrc[k / 8] >> (4 * (k % 8))) & 15u);
+                    // source: element k in word k/8 at bits 4 (k % 8); words 0, 1 hold elements
+                    // 0..15 (low nibbles here), words 2, 3 elements 16..31 (high nibbles)
+                    const uint32_t *w = reinterpret_cast<const uint32_t *>(src.data) + row * (src.cols / 8) + g * 4;
                     uint8_t *q = b + (mins ? 16 : 8) + r * 16;
-                    for (int j = 0; j < 16; ++j) q[j] = (uint8_t)(nib[j] | (nib[j + 16] << 4));
+                    for (int j = 0; j < 8; ++j) {
+                        q[j] = (uint8_t)(((w[0] >> (4 * j)) & 15u) | (((w[2] >> (4 * j)) & 15u) << 4));
+                        q[j + 8] = (uint8_t)(((w[1] >> (4 * j)) & 15u) | (((w[3] >> (4 * j)) & 15u) << 4));
+                    }
                 }
             }
             std::memcpy(b, d, 8);

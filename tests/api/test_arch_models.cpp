@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <doctest/doctest.h>
 
@@ -101,7 +104,7 @@ Diff run(const std::string &name, const std::vector<Prompt> &prompts, int32_t ba
     mp.weights = EDGELLM_WEIGHTS_F32;
     mp.n_threads = 2;
     edgellm_model *model = nullptr;
-    const std::string path = arch_dir() + name;
+    const std::string path = name.find('/') == std::string::npos ? arch_dir() + name : name;
     REQUIRE_MESSAGE(edgellm_model_open(path.c_str(), &mp, &model) == EDGELLM_OK, path << ": " << edgellm_last_error());
     const int32_t n_vocab = edgellm_model_n_vocab(model);
     Diff d;
@@ -169,4 +172,36 @@ TEST_CASE("architecture families: logits and greedy tokens match transformers on
             CHECK(d.greedy_mismatch == 0);
         }
     }
+}
+
+// Most checkpoints on the Hub carry config.json in transformers 4's form (rope_theta and
+// rope_scaling at the top level, rope_local_base_freq, sliding_window_pattern, no layer_types).
+// Each directory's config_v4.json is its model in that form (the script checks that transformers
+// reads it as the same model): opened from a copy of the directory with config_v4.json as
+// config.json, it gives the same goldens.
+TEST_CASE("architecture families: configs in transformers 4's form open as the same models") {
+    namespace fs = std::filesystem;
+    const auto goldens = read_goldens();
+    int checked = 0;
+    for (const auto &kv : goldens) {
+        const fs::path src = arch_dir() + kv.first;
+        if (!fs::exists(src / "config_v4.json")) continue;
+        INFO("model ", kv.first);
+        const fs::path tmp = fs::temp_directory_path() / ("edgellm_v4_" + kv.first + "_" + std::to_string(::getpid()));
+        fs::remove_all(tmp);
+        fs::create_directories(tmp);
+        for (const auto &e : fs::directory_iterator(src)) {
+            const std::string f = e.path().filename().string();
+            if (f == "config.json" || f == "config_v4.json") continue;
+            fs::create_symlink(fs::absolute(e.path()), tmp / f);
+        }
+        fs::copy_file(src / "config_v4.json", tmp / "config.json");
+        const Diff d = run(tmp.string(), kv.second, EDGELLM_BACKEND_CPU_REFERENCE);
+        fs::remove_all(tmp);
+        MESSAGE(kv.first << " (config_v4.json): max |dlogit| " << d.max_diff << ", scale " << d.scale);
+        CHECK(d.max_diff <= 1e-4 * std::max(1.0, d.scale));
+        CHECK(d.greedy_mismatch == 0);
+        ++checked;
+    }
+    CHECK(checked == 7);
 }

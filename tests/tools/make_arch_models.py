@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes tests/data/arch/: tiny random models of every architecture family the loaders map
 (Qwen2, Qwen3, Gemma 2, Gemma 3, Phi-3, Mistral with a sliding window, SmolLM3), as Hugging Face
-directories saved by `transformers` and as GGUF files written by llama.cpp's own
+directories saved by `transformers` (with config_v4.json beside each config.json: the same model
+in transformers 4's config form, checked to give the same goldens) and as GGUF files written by llama.cpp's own
 convert_hf_to_gguf.py, plus goldens.txt: transformers' float32 logits and greedy tokens.
 
 Each model uses the byte-level BPE of tests/data/tiny/tokenizer.json (384 tokens). Sizes are odd
@@ -188,6 +189,50 @@ def write_goldens(f, name, runs, same_as=None):
         f.write(f"logits_end {len(last)} " + " ".join(f"{x:.6g}" for x in last) + "\n")
 
 
+def v4_config(family, cfg):
+    """config.json as transformers 4 wrote it (the form of most checkpoints on the Hub): rope_theta
+    and rope_scaling at the top level, Gemma 3's rope_local_base_freq and sliding_window_pattern,
+    no layer_types; SmolLM3 without its no_rope_layers list (the interval then decides), Qwen2 with
+    an unused window as Qwen2.5 ships it."""
+    cfg = dict(cfg)
+    rp = cfg.pop("rope_parameters")
+    cfg.pop("layer_types", None)
+    if family == "gemma3":
+        full, local = rp["full_attention"], rp["sliding_attention"]
+        cfg["rope_theta"] = full["rope_theta"]
+        cfg["rope_local_base_freq"] = local["rope_theta"]
+        cfg["rope_scaling"] = {"rope_type": full["rope_type"], "factor": full["factor"]}
+        cfg["sliding_window_pattern"] = cfg.pop("_sliding_window_pattern")
+        return cfg
+    rp = dict(rp)
+    cfg["rope_theta"] = rp.pop("rope_theta")
+    if "partial_rotary_factor" in rp:
+        cfg["partial_rotary_factor"] = rp.pop("partial_rotary_factor")
+    rope_type = rp.pop("rope_type")
+    if rope_type != "default":
+        rp.pop("original_max_position_embeddings", None)  # Phi-3 keeps it at the top level
+        cfg["rope_scaling"] = {"type": rope_type, **rp}
+    if family == "smollm3":
+        cfg.pop("no_rope_layers")
+    if family == "qwen2":
+        cfg.update(use_sliding_window=False, sliding_window=32, max_window_layers=1)
+    return cfg
+
+
+def check_v4(path, runs, tok):
+    """transformers reads config_v4.json as the same model: the goldens do not change."""
+    tmp = path + ".v4"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(path, tmp)
+    shutil.copy(os.path.join(path, "config_v4.json"), os.path.join(tmp, "config.json"))
+    try:
+        again = goldens(load_f32(tmp), tok)
+    finally:
+        shutil.rmtree(tmp)
+    for (ids, first, greedy, last), (_, first2, greedy2, last2) in zip(runs, again):
+        assert greedy == greedy2 and max(abs(a - b) for a, b in zip(first + last, first2 + last2)) < 1e-5, path
+
+
 def llama_cpp_dir():
     """vendor/llama.cpp of the llama-cpp-python source package, fetched once into the cache."""
     found = glob.glob(os.path.join(CACHE, "llama_cpp_python-*", "vendor", "llama.cpp"))
@@ -238,6 +283,11 @@ def main():
                 json.dump(tokenizer_config(name), tf, indent=2)
             hf_runs = goldens(load_f32(path), tok)
             write_goldens(f, "hf_" + name, hf_runs)
+            with open(os.path.join(path, "config.json")) as cf:
+                v4 = v4_config(name, json.load(cf))
+            with open(os.path.join(path, "config_v4.json"), "w") as cf:
+                json.dump(v4, cf, indent=2)
+            check_v4(path, hf_runs, tok)
             if outtype is None:
                 continue
             gguf_path = os.path.join(out, f"{name}_{outtype}.gguf")

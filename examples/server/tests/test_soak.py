@@ -12,9 +12,10 @@ import openai
 from conftest import TINY
 
 SOAK_SECONDS = float(os.environ.get("EDGELLM_SOAK_SECONDS", "50"))
-# Allowed RSS growth between the end of the warm-up and the end of the run: allocator noise is a
-# few hundred KiB; a leak of even 1 KiB per token or 20 KiB per request exceeds this.
-MAX_GROWTH_KIB = 3 * 1024
+# Allowed RSS growth between the end of the warm-up and the end of the run (thousands of requests):
+# malloc's per-thread arenas settle by a few hundred KiB over the run (the growth shrinks from one
+# half to the next); a leak of 1 KiB per request exceeds this within 1500 requests.
+MAX_GROWTH_KIB = 1536
 
 TOPICS = ["robots", "the sea", "bread", "trains", "the moon", "music", "rain", "cats", "maps"]
 
@@ -28,7 +29,12 @@ def one_request(server, rng: random.Random, i: int):
         msgs = [{"role": "user", "content": f"Say something about {topic}."}]
         text = "".join(e.choices[0].delta.content or "" for e in c.chat.completions.create(
             model="m", messages=msgs, max_tokens=12, temperature=0.7, seed=i, stream=True) if e.choices)
-        msgs += [{"role": "assistant", "content": text}, {"role": "user", "content": "Shorter."}]
+        assert isinstance(text, str)
+        # The second turn repeats a fixed answer, not the generated one: the tokenizer caches every
+        # new word it meets (a bounded cache, cleared when full), and the random text of a tiny
+        # model would fill it, which is growth this test is not about.
+        msgs += [{"role": "assistant", "content": f"Here is something about {topic}."},
+                 {"role": "user", "content": "Shorter."}]
         r = c.chat.completions.create(model="m", messages=msgs, max_tokens=8, temperature=0)
         assert r.usage.prompt_tokens > 0 and r.choices[0].finish_reason in ("stop", "length")
     elif kind == 1:  # non-streamed completion
@@ -98,6 +104,6 @@ def test_soak_rss_does_not_grow(start_server):
     print(f"\nsoak: {n_warm} warm-up requests, then {n_mid - n_warm} and {n_end - n_mid} in two halves of "
           f"{SOAK_SECONDS / 2:.0f} s; RSS (KiB, idle) after warm-up {rss_warm}, mid-way {rss_mid} "
           f"({rss_mid - rss_warm:+d}), end {rss_end} ({rss_end - rss_mid:+d})")
-    assert n_end - n_warm >= 100, "too few requests to judge"
+    assert n_end - n_warm >= 1500, "too few requests to judge"
     assert server.proc.poll() is None
     assert rss_end - rss_warm <= MAX_GROWTH_KIB, (rss_warm, rss_mid, rss_end)

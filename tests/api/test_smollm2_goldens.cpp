@@ -96,20 +96,21 @@ void run_goldens(int backend, double prefill_tol, double decode_tol, bool one_by
         MESSAGE(c.name << ": max |logit - reference| over the reference top-10 = " << max_diff
                        << " (vs llama.cpp's activation-quantized run: " << q_diff << ")");
         CHECK(max_diff <= logit_tol);
-        // Greedy ids must match until the first step whose reference top-2 margin is within the
-        // tolerance (there a different summation order may legitimately flip the argmax).
-        size_t checked = 0, limit = 0;
-        while (limit < c.greedy.size() && c.margins[limit] > 2 * decode_tol) ++limit;
-        for (size_t step = 0; step < limit; ++step) {
-            int32_t best = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
-            CHECK_MESSAGE(best == c.greedy[step], "step " << step);
-            if (best != c.greedy[step]) break;
-            ++checked;
-            REQUIRE(edgellm_session_eval(s, &best, 1, logits.data()) == EDGELLM_OK);
+        // Teacher-forced greedy steps: the reference's token is fed at every step, and our argmax
+        // must equal it wherever the reference's top-2 margin exceeds twice the decode tolerance
+        // (below that a different rounding may legitimately flip the argmax).
+        size_t checked = 0, agreed = 0;
+        for (size_t step = 0; step < c.greedy.size(); ++step) {
+            const int32_t best = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            if (c.margins[step] > 2 * decode_tol) {
+                ++checked;
+                agreed += best == c.greedy[step];
+                CHECK_MESSAGE(best == c.greedy[step], "step " << step);
+            }
+            REQUIRE(edgellm_session_eval(s, &c.greedy[step], 1, logits.data()) == EDGELLM_OK);
         }
-        MESSAGE(c.name << ": " << checked << " greedy steps equal to the reference (of " << limit
-                       << " with a clear margin)");
-        CHECK(checked == limit);
+        MESSAGE(c.name << ": " << agreed << " of " << checked << " teacher-forced greedy steps with a clear margin agree (of "
+                       << c.greedy.size() << ")");
         edgellm_session_free(s);
     }
     edgellm_model_close(m);
@@ -134,8 +135,9 @@ TEST_CASE("smollm2 goldens: OpenCL backend matches llama.cpp's float reference")
     // Prefill: float (or, with fp16, half-tile) GEMMs and a half KV cache. Decode: activations
     // quantized to int8 per 32-group before the integer dot products, as llama.cpp's own Q4_1 x
     // Q8_1 products do; llama.cpp's quantized run is up to 1.41 away from the float reference on
-    // this model (goldens.json), so decode gets 2.0.
-    run_goldens(EDGELLM_BACKEND_OPENCL, 0.25, 2.0);
+    // this model (goldens.json); ours measured up to 0.79 (PoCL, Intel's CPU runtime), so decode
+    // gets 1.0 and the greedy steps whose reference margin exceeds 2.0 must match.
+    run_goldens(EDGELLM_BACKEND_OPENCL, 0.25, 1.0);
 }
 
 TEST_CASE("smollm2 goldens: OpenCL decode products (prompt one token at a time) stay close") {
@@ -143,6 +145,6 @@ TEST_CASE("smollm2 goldens: OpenCL decode products (prompt one token at a time) 
         MESSAGE("skipped: no OpenCL platform");
         return;
     }
-    run_goldens(EDGELLM_BACKEND_OPENCL, 2.0, 2.0, true);
+    run_goldens(EDGELLM_BACKEND_OPENCL, 1.0, 1.0, true);
 }
 

@@ -69,8 +69,11 @@ void check_matmul(Backend &ob, const Fmt &f, int rows, int K, int n, bool accumu
     Pair y = twin(ob, rand_vec((size_t)n * rows, seed + 2));
     cpu_backend().matmul(*y.c, *wc, *x.c, n, accumulate);
     ob.matmul(*y.o, *wo, *x.o, n, accumulate);
-    // Prefill on fp16 devices multiplies half tiles: a half-precision tolerance there.
-    expect_close(ob, y, 2e-3 * std::sqrt((double)K), 4e-3, std::string("matmul ") + f.name);
+    // Prefill on fp16 devices runs HGEMM, which accumulates in half within each K-slice: a
+    // half-precision tolerance there (the error at the 8B's K is measured in the HGEMM test below).
+    const bool hgemm = !int8 && n > gemv_max_n && opencl_describe(ob).find("HGEMM") != std::string::npos;
+    const double tol = hgemm ? 1e-2 : 2e-3;
+    expect_close(ob, y, tol * std::sqrt((double)K), 2 * tol, std::string("matmul ") + f.name);
 }
 
 }  // namespace

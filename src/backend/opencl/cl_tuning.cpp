@@ -45,7 +45,7 @@ const std::vector<Row> &table() {
          "gemm_tile_mb=256,argmax_wg=256,argmax_groups=128",
          "bench/results/opencl-h100-2026-12-06.json"},
         // CPU devices (PoCL, Intel's CPU runtime): small work-groups, big attention chunks.
-        {"cpu", "", {"pthread", "cpu", "CPU"}, "",
+        {"cpu", "", {"pthread", "cpu", "CPU", "Processor", "Xeon", "EPYC", "Ryzen"}, "",
          "gemv_wg=16,gemv_lpr=16,gemv_rows=4,attn_wg=16,attn_chunk=256,norm_wg=16,argmax_wg=16,argmax_groups=16",
          "docs/opencl-backend.md (correctness devices; not tuned)"},
         {"generic", "", {}, "", "", "the defaults of cl_tuning.h"},

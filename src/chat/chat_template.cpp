@@ -41,6 +41,23 @@ const char *kMistral =
     "{{ '[INST] ' + system_message + '\\n\\n' + message['content'] + ' [/INST]' }}{% else %}"
     "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% endif %}{% elif message['role'] == 'assistant' %}"
     "{{ message['content'] + eos_token }}{% endif %}{% endfor %}";
+// Gemma: <start_of_turn>user / model turns; a system message goes before the first user turn's
+// text, as Gemma 3's template puts it (Gemma 2's rejects one; otherwise the two render alike).
+const char *kGemma =
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set first_user_prefix = messages[0]['content'] + '\n\n' %}"
+    "{% set loop_messages = messages[1:] %}{% else %}{% set first_user_prefix = '' %}{% set loop_messages = messages %}"
+    "{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if message['role'] == 'assistant' %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') + message['content'] | trim + "
+    "'<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}";
+// Phi-3 / Phi-3.5: <|system|>, <|user|>, <|assistant|> turns closed by <|end|>.
+const char *kPhi3 =
+    "{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}"
+    "{{ '<|system|>\n' + message['content'] + '<|end|>\n' }}{% elif message['role'] == 'user' %}"
+    "{{ '<|user|>\n' + message['content'] + '<|end|>\n' }}{% elif message['role'] == 'assistant' %}"
+    "{{ '<|assistant|>\n' + message['content'] + '<|end|>\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}";
 }  // namespace
 
 std::string render_chat_template(const std::string &source, const std::vector<ChatMessage> &messages,
@@ -51,6 +68,8 @@ std::string render_chat_template(const std::string &source, const std::vector<Ch
     else if (source == "llama2") builtin = kLlama2;
     else if (source == "chatml") builtin = kChatml;
     else if (source == "mistral") builtin = kMistral;
+    else if (source == "gemma") builtin = kGemma;
+    else if (source == "phi3") builtin = kPhi3;
     if (!builtin.empty()) src = &builtin;
     // The source may come from a model file; invalid UTF-8 in it would pass into the output.
     if (!utf8_valid(*src)) fail(EDGELLM_ERR_TEMPLATE, "chat template: the template source is not valid UTF-8");
@@ -70,9 +89,12 @@ std::string render_chat_template(const std::string &source, const std::vector<Ch
     return out;
 }
 
-std::string builtin_template_name(bool has_start_header_id, bool has_im_start, bool has_inst) {
+std::string builtin_template_name(bool has_start_header_id, bool has_im_start, bool has_inst, bool has_start_of_turn,
+                                  bool has_phi_user) {
     if (has_start_header_id) return "llama3";
     if (has_im_start) return "chatml";
+    if (has_start_of_turn) return "gemma";
+    if (has_phi_user) return "phi3";
     if (has_inst) return "mistral";
     return "llama2";
 }

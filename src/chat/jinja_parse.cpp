@@ -131,6 +131,23 @@ std::vector<Tok> lex_expr(const std::string &src, size_t b, size_t e, int line) 
     return out;
 }
 
+// The end of an expression or statement tag: the first `close` outside a string literal, as
+// jinja2's lexer finds it ({{ "}}" }} prints "}}"); npos when there is none.
+size_t find_tag_end(const std::string &src, size_t from, const char *close) {
+    for (size_t i = from; i + 1 < src.size(); ++i) {
+        const char c = src[i];
+        if (c == '\'' || c == '"') {
+            size_t j = i + 1;
+            while (j < src.size() && src[j] != c) j += src[j] == '\\' ? 2 : 1;
+            if (j >= src.size()) return std::string::npos;
+            i = j;
+        } else if (c == close[0] && src[i + 1] == close[1]) {
+            return i;
+        }
+    }
+    return std::string::npos;
+}
+
 std::vector<Chunk> lex(const std::string &src) {
     std::vector<Chunk> out;
     size_t pos = 0;
@@ -170,7 +187,7 @@ std::vector<Chunk> lex(const std::string &src) {
         if (!text.empty()) out.push_back({Chunk::Text, text, {}, line});
         size_t body = open + 2 + ((lstrip_minus || plus) ? 1 : 0);
         const char *close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
-        size_t end = src.find(close, body);
+        size_t end = kind == '#' ? src.find(close, body) : find_tag_end(src, body, close);
         if (end == std::string::npos) template_error(tag_line, "unclosed '{%c' tag", kind);
         bool rstrip_minus = end > body && src[end - 1] == '-';
         size_t body_end = rstrip_minus ? end - 1 : end;

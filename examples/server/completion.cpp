@@ -145,6 +145,7 @@ constexpr auto kProbeInterval = std::chrono::milliseconds(250);
 
 int on_piece(const char *piece, size_t len, int32_t, void *ud) {
     Stream &s = *static_cast<Stream *>(ud);
+    if (s.job.pool.stopping()) return 1;  // the server is shutting down
     if (s.job.req.stream) return s.write(chunk(s.job, std::string_view(piece, len), nullptr)) ? 0 : 1;
     s.text.append(piece, len);
     auto now = Clock::now();
@@ -162,8 +163,13 @@ bool run(Job &job, httplib::DataSink &sink) {
     const std::string probe = job.req.stream ? ": waiting for a free session\n\n" : " ";
     int slot = job.pool.acquire(job.prompt, [&] { return !out.write(probe); }, std::chrono::milliseconds(500));
     if (slot < 0) {
-        std::fprintf(stderr, "edgellm-server: %s: the client left while waiting\n", job.id.c_str());
-        return false;
+        std::fprintf(stderr, "edgellm-server: %s: %s while waiting\n", job.id.c_str(),
+                     out.gone ? "the client left" : "shutdown");
+        if (out.gone) return false;
+        std::string body = error_body(ApiError{503, "the server is shutting down", "server_error", "", ""});
+        out.write(job.req.stream ? "data: " + body + "\n\n" : body);
+        sink.done();
+        return true;
     }
     edgellm_session *session = job.pool.session(slot);
     const auto t_start = Clock::now();
@@ -221,6 +227,7 @@ bool run(Job &job, httplib::DataSink &sink) {
     std::string error = status == EDGELLM_OK || status == EDGELLM_CONTEXT_FULL || status == EDGELLM_CANCELLED
                             ? ""
                             : std::string(edgellm_status_string(status)) + ": " + edgellm_last_error();
+    if (status == EDGELLM_CANCELLED && !out.gone) error = "the server is shutting down";
     if (!error.empty()) edgellm_session_reset(session);
     job.pool.release(slot);
     const auto t_end = Clock::now();

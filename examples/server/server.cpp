@@ -301,6 +301,7 @@ int main(int argc, char **argv) {
         sigwait(&stop_signals, &sig);
         if (stopping.exchange(true)) return;
         std::fprintf(stderr, "edgellm-server: signal %d, stopping\n", sig);
+        pool->shutdown();
         svr.stop();
     });
     std::fprintf(stderr, "edgellm-server: %s (%s, %s), %d session(s) of %zu tokens, queue %d\n", opt.name.c_str(),

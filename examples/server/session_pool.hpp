@@ -8,6 +8,7 @@
 
 #include <edgellm/edgellm.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -61,6 +62,11 @@ public:
             for (const Slot &s : slots_) n_free += s.busy ? 0 : 1;
             size_t pos = 0;
             while (waiting_[pos] != ticket) ++pos;
+            if (stopping_) {
+                erase_ticket(ticket);
+                cv_.notify_all();
+                return -1;
+            }
             if (pos < n_free) break;
             if (cv_.wait_for(lock, poll) == std::cv_status::timeout) {
                 lock.unlock();
@@ -121,6 +127,18 @@ public:
         cv_.notify_all();
     }
 
+    // Server shutdown: cancels every running generation at its next step (edgellm_session_cancel
+    // may be called from any thread) and turns waiting and later requests away.
+    void shutdown() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+        for (Slot &s : slots_)
+            if (s.busy) edgellm_session_cancel(s.session);
+        cv_.notify_all();
+    }
+
+    bool stopping() const { return stopping_.load(); }
+
     struct Counts {
         size_t idle, busy, waiting;
     };
@@ -156,6 +174,7 @@ private:
     std::vector<Slot> slots_;
     std::deque<uint64_t> waiting_;  // tickets of the requests waiting for a session, oldest first
     size_t in_flight_ = 0;
+    std::atomic<bool> stopping_{false};
     uint64_t next_ticket_ = 0;
     uint64_t clock_ = 0;
 };

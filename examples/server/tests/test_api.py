@@ -242,3 +242,28 @@ def test_queue_limit(start_server):
     waiting.close()
     assert server.wait_idle(10)
     assert chat(server, [{"role": "user", "content": "Hi"}], max_tokens=2)[1] == "length"
+
+
+def test_sigterm_cancels_running_generations(start_server):
+    server = start_server(smollm2(), "--parallel", "1", "--queue", "2")
+    running = raw_post(server, long_request())
+    end = time.time() + 30
+    while time.time() < end and server.health()["slots_processing"] < 1:
+        time.sleep(0.02)
+    waiting = raw_post(server, long_request(stream=False))
+    while time.time() < end and server.health()["requests_waiting"] < 1:
+        time.sleep(0.02)
+    t0 = time.time()
+    server.proc.terminate()
+    server.proc.wait(10)
+    print(f"stopped {1000 * (time.time() - t0):.0f} ms after SIGTERM")
+    for sock in (running, waiting):  # each response ends with an error naming the shutdown
+        sock.settimeout(5)
+        received = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        assert b"the server is shutting down" in received, received[-300:]
+        sock.close()

@@ -222,6 +222,14 @@ typedef struct edgellm_model_params {
     edgellm_log_callback log_callback; /* log of this model and its sessions; NULL = global sink */
     void *log_user_data;
     int32_t log_level;           /* edgellm_log_level; default EDGELLM_LOG_INFO */
+    /* Since 0.2: the OpenCL tuning row to run, by name ("mali-g610", "adreno", "nvidia", "cpu",
+     * "generic"; docs/opencl-backend.md), instead of the one the device's name picks; NULL or ""
+     * = EDGELLM_OPENCL_ROW, else by device. Copied during edgellm_model_open. */
+    const char *opencl_row;
+    /* Since 0.2: OpenCL tuning overrides "key=value,..." (docs/opencl-backend.md), applied after
+     * the row and EDGELLM_OPENCL_TUNE; NULL = none. A malformed string fails the open with
+     * EDGELLM_ERR_INVALID_ARGUMENT. Copied during edgellm_model_open. */
+    const char *opencl_tune;
 } edgellm_model_params;
 
 /* Fills defaults (including struct_size). Since 0.1. */

@@ -1,5 +1,6 @@
 // The C ABI: thin wrappers that validate arguments, call the C++ engine, and turn every exception
 // into a status plus a thread-local last-error message. No logic beyond that lives here.
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -274,7 +275,7 @@ edgellm_status edgellm_model_open(const char *path, const edgellm_model_params *
     if (out) *out = nullptr;
     if (!out) return bad_arg(where, "out is NULL");
     if (!path) return bad_arg(where, "path is NULL");
-    if (params && !size_ok(params, sizeof(edgellm_model_params)))
+    if (params && !size_ok(params, offsetof(edgellm_model_params, opencl_row)))  // the 0.1 layout
         return set_error(EDGELLM_ERR_STRUCT_SIZE, strprintf("%s: params->struct_size %u is not a known size",
                                                             where, params->struct_size));
     return guard(where, [&] {
@@ -296,6 +297,8 @@ edgellm_status edgellm_model_open(const char *path, const edgellm_model_params *
         o.log.callback = p.log_callback;
         o.log.user_data = p.log_user_data;
         o.log.level = p.log_level;
+        if (p.opencl_row) o.opencl_row = p.opencl_row;
+        if (p.opencl_tune) o.opencl_tune = p.opencl_tune;
         auto m = std::make_unique<edgellm_model>();
         m->impl = Model::open(path, o);
         *out = m.release();

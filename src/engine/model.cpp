@@ -28,6 +28,8 @@ std::unique_ptr<Backend> choose_backend(const ModelOpenOptions &opt, std::string
     OpenClBackendOptions ocl;
     ocl.device_index = opt.device_index;
     ocl.log = opt.log;
+    ocl.row = opt.opencl_row;
+    ocl.tune = opt.opencl_tune;
     if (opt.backend == EDGELLM_BACKEND_OPENCL) return make_opencl_backend(ocl);
     // AUTO: an OpenCL GPU, or any device the user named explicitly.
     bool named = opt.device_index >= 0 || std::getenv("EDGELLM_OPENCL_DEVICE") != nullptr;

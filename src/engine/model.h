@@ -38,6 +38,7 @@ struct ModelOpenOptions {
     int n_threads = 0;
     uint32_t context_length = 0;
     int device_index = -1;
+    std::string opencl_row, opencl_tune;  // OpenClBackendOptions::row / tune
     edgellm_progress_callback progress = nullptr;
     void *progress_user_data = nullptr;
     Logger log;

@@ -69,6 +69,8 @@ class ModelParamsStruct(Structure):
         ("log_callback", LOG_CALLBACK),
         ("log_user_data", c_void_p),
         ("log_level", c_int32),
+        ("opencl_row", c_char_p),
+        ("opencl_tune", c_char_p),
     ]
 
 

@@ -1,6 +1,8 @@
 // Fixed thread pool: workers wait for a generation counter to change (spinning briefly, then
-// sleeping), run their chunk, count down; the caller spins briefly, then sleeps, until the count
-// reaches zero. Publication of the job goes through the mutex and the counter's release store.
+// sleeping), join the job if it is still open, take chunks from a shared counter until none is
+// left, and leave; the caller takes chunks too, closes the job, then spins briefly and sleeps
+// until the workers that joined have left. The job is published under the mutex, before the
+// release stores of the join state and the generation counter.
 #include "core/thread_pool.h"
 
 #include <algorithm>
@@ -21,18 +23,14 @@ namespace {
 // ops of one decode step; longer spinning only burns a core another thread may need.
 constexpr int kSpin = 1 << 12;
 
+constexpr int64_t kClosed = int64_t(1) << 40;  // flag of ThreadPool::state_
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
-}
-
-void chunk(int64_t n, int parts, int index, int64_t &b, int64_t &e) {
-    int64_t per = n / parts, rem = n % parts;
-    b = index * per + std::min<int64_t>(index, rem);
-    e = b + per + (index < rem ? 1 : 0);
 }
 
 }  // namespace
@@ -81,21 +79,34 @@ void ThreadPool::worker(int index) {
         }
         if (stop_.load()) return;
         seen = gen;
-        const std::function<void(int64_t, int64_t, int)> *job = job_;
-        int64_t b, e;
-        chunk(job_n_, size(), index, b, e);
-        if (b < e) {
-            try {
-                (*job)(b, e, index);
-            } catch (...) {
-                std::lock_guard<std::mutex> lock(mu_);
-                if (!error_) error_ = std::current_exception();
-            }
+        // Join the job unless the caller has closed it (then it may already be gone). A job
+        // joined here may be a later one than `gen`: job_ and next_ are read after joining, and
+        // the caller published them before opening state_, so they belong to the job joined.
+        int64_t s = state_.load(std::memory_order_acquire);
+        bool joined = false;
+        while (!(s & kClosed) && !joined)
+            joined = state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire);
+        if (!joined) continue;
+        try {
+            run_chunks(index);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (!error_) error_ = std::current_exception();
         }
-        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            std::lock_guard<std::mutex> lock(mu_);  // the caller checks pending_ under mu_
+        if (state_.fetch_sub(1, std::memory_order_acq_rel) - 1 == kClosed) {
+            std::lock_guard<std::mutex> lock(mu_);  // the caller checks state_ under mu_
             cv_done_.notify_one();
         }
+    }
+}
+
+// Takes chunks until none is left; after an exception the rest of the chunks still get taken
+// (by the other threads), so every thread checks in.
+void ThreadPool::run_chunks(int index) {
+    for (;;) {
+        const int64_t b = next_.fetch_add(chunk_, std::memory_order_relaxed);
+        if (b >= job_n_) return;
+        (*job_)(b, std::min(b + chunk_, job_n_), index);
     }
 }
 
@@ -110,24 +121,26 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
         std::lock_guard<std::mutex> lock(mu_);
         job_ = &fn;
         job_n_ = n;
+        chunk_ = std::max<int64_t>(1, n / (4 * (int64_t)size()));
+        next_.store(0, std::memory_order_relaxed);
         error_ = nullptr;
-        pending_.store((int)workers_.size(), std::memory_order_relaxed);
+        state_.store(0, std::memory_order_release);  // open
         generation_.fetch_add(1, std::memory_order_release);
     }
     cv_start_.notify_all();
-    int64_t b, e;
-    chunk(n, size(), 0, b, e);
     std::exception_ptr mine;
     try {
-        if (b < e) fn(b, e, 0);
+        run_chunks(0);
     } catch (...) {
         mine = std::current_exception();
     }
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0 && spin < kSpin; ++spin) cpu_relax();
+    // No chunk is left to take: close the job and wait for the workers inside it.
+    state_.fetch_or(kClosed, std::memory_order_acq_rel);
+    for (int spin = 0; state_.load(std::memory_order_acquire) != kClosed && spin < kSpin; ++spin) cpu_relax();
     std::exception_ptr theirs;
     {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+        cv_done_.wait(lock, [&] { return state_.load(std::memory_order_acquire) == kClosed; });
         theirs = error_;
         job_ = nullptr;
     }

@@ -2,12 +2,16 @@
 // sizes, once per kernel level this machine runs (scalar, then AVX2 / AVX-512 VNNI or NEON /
 // dotprod, each forced through CpuFastOptions::max_isa). Products of Q4 / Q8_0 read int8
 // activations: they are checked tightly against the reference fed the same quantization of x,
-// and loosely against the float reference. Tolerances: |fast - ref| <= atol + rtol * |ref|.
+// and against the float reference within the bound that rounding x to int8 allows. Tolerances:
+// |fast - ref| <= atol + rtol * |ref|. Also the thread pool both CPU backends share.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -15,6 +19,7 @@
 #include "backend/cpu_fast/cpu_fast_backend.h"
 #include "backend/cpu_fast/kernels.h"
 #include "core/fp16.h"
+#include "core/thread_pool.h"
 #include "model/tensor.h"
 
 using namespace edgellm;
@@ -385,5 +390,38 @@ TEST_CASE("cpu_fast: kv_store + attention (fp16 cache) against the reference") {
             const std::vector<float> out = get(*fb, *o1, (size_t)qd);
             for (int j = 0; j < c.hd; ++j) CHECK(out[(size_t)j] == fp16_to_f32(f32_to_fp16(k2[(size_t)j])));
         }
+    }
+}
+
+TEST_CASE("thread pool: every index once, on every call; exceptions come back") {
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        CHECK(pool.size() == threads);
+        for (int64_t n : {1, 7, 33, 93, 4096}) {
+            CAPTURE(threads);
+            CAPTURE(n);
+            std::vector<std::atomic<int>> hits((size_t)n);
+            std::atomic<int> bad_thread{0};
+            for (int rep = 0; rep < 50; ++rep) {  // back to back: the spinning hand-over
+                pool.parallel_for(n, [&](int64_t b, int64_t e, int t) {
+                    if (t < 0 || t >= threads || b >= e) ++bad_thread;
+                    for (int64_t i = b; i < e; ++i) ++hits[(size_t)i];
+                });
+            }
+            CHECK(std::all_of(hits.begin(), hits.end(), [](const std::atomic<int> &h) { return h.load() == 50; }));
+            CHECK(bad_thread.load() == 0);
+        }
+        bool thrown = false;
+        try {
+            pool.parallel_for(16, [&](int64_t, int64_t e, int) {
+                if (e > 8) throw std::runtime_error("a chunk failed");
+            });
+        } catch (const std::runtime_error &) {
+            thrown = true;
+        }
+        CHECK(thrown);
+        int sum = 0;  // still usable after an exception
+        pool.parallel_for(1, [&](int64_t b, int64_t e, int) { sum += (int)(e - b); });
+        CHECK(sum == 1);
     }
 }

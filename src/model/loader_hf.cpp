@@ -219,6 +219,21 @@ void read_layers(const JsonFile &j, Family fam, ModelConfig &c) {
     if ((fam == Family::Qwen2 || fam == Family::Qwen3 || fam == Family::SmolLM3) &&
         !(get_bool(j, "use_sliding_window", b) && b))
         window = 0;
+    if (fam == Family::SmolLM3) {
+        // no_rope_layers[l] = 1: layer l uses RoPE; 0: NoPE. Without the list, every
+        // no_rope_layer_interval-th layer is NoPE.
+        std::vector<double> use;
+        if (get_nums(j, j.root, "no_rope_layers", use)) {
+            if ((int)use.size() != c.n_layer)
+                fail(EDGELLM_ERR_INVALID_MODEL, "%s: 'no_rope_layers' has %zu entries for %d layers", p, use.size(), c.n_layer);
+            for (int l = 0; l < c.n_layer; ++l)
+                if (use[(size_t)l] == 0.0) c.layers[(size_t)l].rope = -1;
+        } else {
+            int64_t every = get_int(j, j.root, "no_rope_layer_interval", v) ? v : 4;
+            for (int l = 0; every > 0 && l < c.n_layer; ++l)
+                if ((l + 1) % every == 0) c.layers[(size_t)l].rope = -1;
+        }
+    }
     std::vector<std::string> types;
     if (get_strs(j, j.root, "layer_types", types)) {
         if ((int)types.size() != c.n_layer)
@@ -235,10 +250,13 @@ void read_layers(const JsonFile &j, Family fam, ModelConfig &c) {
         case Family::Phi3: pattern = 1; break;
         case Family::Qwen2:
         case Family::Qwen3:
-        case Family::SmolLM3:
             if (get_int(j, j.root, "max_window_layers", v)) max_window_layers = v;
             for (int l = 0; l < c.n_layer; ++l)
                 if (window > 0 && l >= max_window_layers) types[(size_t)l] = "sliding_attention";
+            break;
+        case Family::SmolLM3:  // the NoPE layers slide
+            for (int l = 0; l < c.n_layer; ++l)
+                if (window > 0 && c.layers[(size_t)l].rope < 0) types[(size_t)l] = "sliding_attention";
             break;
         case Family::Llama: break;
         }
@@ -253,21 +271,6 @@ void read_layers(const JsonFile &j, Family fam, ModelConfig &c) {
             if (fam == Family::Gemma3) c.layers[(size_t)l].rope = 1;
         } else if (t != "full_attention") {
             fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: layer type '%s' is not supported", p, t.c_str());
-        }
-    }
-    if (fam == Family::SmolLM3) {
-        // no_rope_layers[l] = 1: layer l uses RoPE; 0: NoPE. Without the list, every
-        // no_rope_layer_interval-th layer is NoPE.
-        std::vector<double> use;
-        if (get_nums(j, j.root, "no_rope_layers", use)) {
-            if ((int)use.size() != c.n_layer)
-                fail(EDGELLM_ERR_INVALID_MODEL, "%s: 'no_rope_layers' has %zu entries for %d layers", p, use.size(), c.n_layer);
-            for (int l = 0; l < c.n_layer; ++l)
-                if (use[(size_t)l] == 0.0) c.layers[(size_t)l].rope = -1;
-        } else {
-            int64_t every = get_int(j, j.root, "no_rope_layer_interval", v) ? v : 4;
-            for (int l = 0; every > 0 && l < c.n_layer; ++l)
-                if ((l + 1) % every == 0) c.layers[(size_t)l].rope = -1;
         }
     }
 }

@@ -164,7 +164,7 @@ TEST_CASE("architecture families: logits and greedy tokens match transformers on
     for (const auto &b : backends) {
         for (const auto &kv : goldens) {
             const std::string &name = kv.first;
-            INFO("model ", name, ", backend ", b.name);
+            INFO("model ", name, ", backend ", std::string(b.name));
             const Diff d = run(name, kv.second, b.id);
             MESSAGE(name << " on " << std::string(b.name) << ": max |dlogit| " << d.max_diff << ", scale " << d.scale
                          << ", greedy mismatches " << d.greedy_mismatch);

@@ -19,7 +19,8 @@ tiny tokenizer rather than the model: the BPE pre-tokenizer check (the tiny toke
 not in llama.cpp's list; it is GPT-2's pre-tokenizer) and Gemma 2's vocabulary (the converter
 wants a SentencePiece tokenizer.model; the tiny one is byte-level BPE). Where llama.cpp reads a
 GGUF differently from the config (Gemma: attention scale 1/sqrt(head_dim) whatever
-query_pre_attn_scalar says; SmolLM3: every fourth layer without RoPE whatever no_rope_layers says),
+query_pre_attn_scalar says; SmolLM3: every fourth layer without RoPE and no window, whatever
+no_rope_layers and use_sliding_window say),
 the GGUF's goldens are computed by transformers with the config changed to what llama.cpp reads,
 and with Gemma's norm weights as the GGUF holds them (the converter adds Gemma's 1 in the
 checkpoint's dtype).
@@ -88,7 +89,8 @@ MODELS = {
                 torch.float16, None),  # llama.cpp's converter drops the window: no GGUF
     "smollm3": (transformers.SmolLM3Config,
                 dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                     intermediate_size=48, tie_word_embeddings=True, no_rope_layer_interval=2),
+                     intermediate_size=48, tie_word_embeddings=True, no_rope_layer_interval=2,
+                     use_sliding_window=True, sliding_window=5),  # the NoPE layers slide
                 torch.bfloat16, "f16"),
 }
 
@@ -295,8 +297,10 @@ def main():
             overrides = {}
             if name.startswith("gemma"):
                 overrides["query_pre_attn_scalar"] = fields["head_dim"]
-            if name == "smollm3":  # llama.cpp: every fourth layer without RoPE, whatever the config says
-                overrides["no_rope_layers"] = [int((l + 1) % 4 != 0) for l in range(fields["num_hidden_layers"])]
+            if name == "smollm3":  # llama.cpp: every fourth layer without RoPE and no window, whatever the config says
+                n = fields["num_hidden_layers"]
+                overrides.update(no_rope_layers=[int((l + 1) % 4 != 0) for l in range(n)], use_sliding_window=False,
+                                 sliding_window=None, layer_types=["full_attention"] * n)
             reference = load_f32(path, overrides)
             if name.startswith("gemma"):
                 use_gguf_norms(reference, gguf_path)

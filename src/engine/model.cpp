@@ -1,6 +1,7 @@
 // Model opening: load the file, choose a backend (AUTO prefers an OpenCL GPU, else the CPU, and
 // says why), move every tensor onto it one by one so the host copy is freed as it goes.
 #include "engine/model.h"
+#include "core/env.h"
 
 #include <algorithm>
 #include <chrono>
@@ -32,7 +33,7 @@ std::unique_ptr<Backend> choose_backend(const ModelOpenOptions &opt, std::string
     ocl.tune = opt.opencl_tune;
     if (opt.backend == EDGELLM_BACKEND_OPENCL) return make_opencl_backend(ocl);
     // AUTO: an OpenCL GPU, or any device the user named explicitly.
-    bool named = opt.device_index >= 0 || std::getenv("EDGELLM_OPENCL_DEVICE") != nullptr;
+    bool named = opt.device_index >= 0 || !env("EDGELLM_OPENCL_DEVICE").empty();
     std::vector<edgellm_device_info> devs = list_opencl_devices();
     bool have_gpu = std::any_of(devs.begin(), devs.end(), [](const edgellm_device_info &d) { return d.is_gpu != 0; });
     if (named || have_gpu) {

@@ -1,6 +1,7 @@
 // Session state, prefill in n_batch chunks, and the generation loop with UTF-8-safe streaming
 // and stop strings held back until they can no longer match.
 #include "engine/session.h"
+#include "core/env.h"
 
 #include <algorithm>
 #include <chrono>
@@ -27,8 +28,7 @@ uint64_t peak_rss_bytes() {
 // EDGELLM_HOST_SAMPLING=1: generate samples every token on the host from read-back logits, also
 // where the backend could choose greedy tokens itself (tests compare the two paths).
 bool host_sampling_forced() {
-    const char *e = std::getenv("EDGELLM_HOST_SAMPLING");
-    return e && *e && *e != '0';
+    return env_flag("EDGELLM_HOST_SAMPLING");
 }
 }  // namespace
 

@@ -3,6 +3,7 @@
 // per product input) against those tiles, an fp16 KV cache, and a persistent thread pool. Matrix
 // products split tiles across threads; attention splits (token, head) pairs.
 #include "backend/cpu_fast/cpu_fast_backend.h"
+#include "core/env.h"
 
 #include <algorithm>
 #include <cmath>
@@ -83,7 +84,7 @@ Isa choose_isa(const std::string &cap_opt) {
     const int n = available_isas(avail, 8);
     std::string cap = cap_opt;
     if (cap.empty())
-        if (const char *e = std::getenv("EDGELLM_CPU_ISA")) cap = e;
+        cap = env("EDGELLM_CPU_ISA");
     if (cap.empty()) return avail[n - 1];
     Isa want;
     if (!isa_from_name(cap.c_str(), want))
@@ -98,9 +99,9 @@ Isa choose_isa(const std::string &cap_opt) {
 std::vector<int> choose_cpus(const std::vector<int> &opt) {
     if (!opt.empty()) return opt;
     std::vector<int> cpus;
-    if (const char *e = std::getenv("EDGELLM_CPU_AFFINITY"))
-        if (*e && !parse_cpu_list(e, cpus))
-            fail(EDGELLM_ERR_INVALID_ARGUMENT, "EDGELLM_CPU_AFFINITY '%s' is not a CPU list such as 4-7", e);
+    const std::string e = env("EDGELLM_CPU_AFFINITY");
+    if (!e.empty() && !parse_cpu_list(e.c_str(), cpus))
+        fail(EDGELLM_ERR_INVALID_ARGUMENT, "EDGELLM_CPU_AFFINITY '%s' is not a CPU list such as 4-7", e.c_str());
     return cpus;
 }
 

@@ -1,6 +1,7 @@
 // OpenCL backend: context/queue setup, program building, memory (weights uploaded once through
 // mapped CL_MEM_ALLOC_HOST_PTR buffers, host copy freed), profiling and the bench probes.
 #include "backend/opencl/cl_backend.h"
+#include "core/env.h"
 
 #include <algorithm>
 #include <chrono>
@@ -19,10 +20,7 @@ namespace {
 const char *const kProgramFiles[] = {"gemv.cl", "quant.cl", "dequant.cl", "norm.cl", "rope.cl",
                                      "attention.cl", "elementwise.cl", "sample.cl"};
 
-std::string env_or(const char *name, const std::string &fallback) {
-    const char *v = std::getenv(name);
-    return v && *v ? std::string(v) : fallback;
-}
+
 }  // namespace
 
 ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log) {
@@ -38,13 +36,13 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
     check(clGetDeviceInfo(dev_, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ma, &ma, nullptr),
           "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
     max_alloc_ = (size_t)ma;
-    const char *env_split = std::getenv("EDGELLM_OPENCL_MAX_ALLOC");  // test hook: force splits
-    if (env_split && *env_split) max_alloc_ = std::min(max_alloc_, (size_t)std::strtoull(env_split, nullptr, 10));
+    const std::string split = env("EDGELLM_OPENCL_MAX_ALLOC");  // test hook: force splits
+    if (!split.empty()) max_alloc_ = std::min(max_alloc_, (size_t)std::strtoull(split.c_str(), nullptr, 10));
     // The row: forced by the params or EDGELLM_OPENCL_ROW, else by the device; overrides from
     // EDGELLM_OPENCL_TUNE, then the params.
-    std::string overrides = env_or("EDGELLM_OPENCL_TUNE", "");
+    std::string overrides = env("EDGELLM_OPENCL_TUNE");
     if (!opt.tune.empty()) overrides += (overrides.empty() ? "" : ",") + opt.tune;
-    tune_ = tuning_for(dev_name_, vendor, driver, opt.row.empty() ? env_or("EDGELLM_OPENCL_ROW", "") : opt.row,
+    tune_ = tuning_for(dev_name_, vendor, driver, opt.row.empty() ? env("EDGELLM_OPENCL_ROW") : opt.row,
                        overrides);
     const bool has_sg = device_has_extension(dev_, "cl_khr_subgroups");
     subgroups_ = tune_.subgroups < 0 ? has_sg : tune_.subgroups == 1;
@@ -57,8 +55,7 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
         else if (device_has_extension(dev_, "cl_arm_integer_dot_product_accumulate_int8")) tune_.dot = 2;
         else tune_.dot = 0;
     }
-    const char *prof = std::getenv("EDGELLM_OPENCL_PROFILE");
-    profiling_ = opt.profile || (prof && *prof && *prof != '0');
+    profiling_ = opt.profile || env_flag("EDGELLM_OPENCL_PROFILE");
 
     cl_int err = CL_SUCCESS;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)devs[idx].platform, 0};

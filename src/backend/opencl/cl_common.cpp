@@ -1,5 +1,6 @@
 // Error names, device enumeration, device description and selection for the OpenCL backend.
 #include "backend/opencl/cl_common.h"
+#include "core/env.h"
 
 #include <algorithm>
 #include <cctype>
@@ -130,14 +131,14 @@ size_t select_device(const std::vector<DeviceRef> &devs, int index) {
             fail(EDGELLM_ERR_NO_DEVICE, "OpenCL: device index %d out of range (%zu devices)", index, devs.size());
         return (size_t)index;
     }
-    const char *env = std::getenv("EDGELLM_OPENCL_DEVICE");
-    if (env && *env) {
-        std::string e = env;
+    const std::string e = env("EDGELLM_OPENCL_DEVICE");
+    if (!e.empty()) {
+        const char *ev = e.c_str();
         bool numeric = std::all_of(e.begin(), e.end(), [](char c) { return c >= '0' && c <= '9'; });
         if (numeric) {
-            unsigned long i = std::strtoul(env, nullptr, 10);
+            unsigned long i = std::strtoul(ev, nullptr, 10);
             if (i >= devs.size())
-                fail(EDGELLM_ERR_NO_DEVICE, "OpenCL: EDGELLM_OPENCL_DEVICE=%s out of range (%zu devices)", env, devs.size());
+                fail(EDGELLM_ERR_NO_DEVICE, "OpenCL: EDGELLM_OPENCL_DEVICE=%s out of range (%zu devices)", ev, devs.size());
             return (size_t)i;
         }
         std::string needle = lower(e);
@@ -146,7 +147,7 @@ size_t select_device(const std::vector<DeviceRef> &devs, int index) {
                                     platform_string(devs[i].platform, CL_PLATFORM_NAME));
             if (hay.find(needle) != std::string::npos) return i;
         }
-        fail(EDGELLM_ERR_NO_DEVICE, "OpenCL: no device matches EDGELLM_OPENCL_DEVICE=%s", env);
+        fail(EDGELLM_ERR_NO_DEVICE, "OpenCL: no device matches EDGELLM_OPENCL_DEVICE=%s", ev);
     }
     for (size_t i = 0; i < devs.size(); ++i) {
         cl_device_type t = dev_info<cl_device_type>(devs[i].device, CL_DEVICE_TYPE, 0);

@@ -1,5 +1,6 @@
 // Program building with memory + disk binary caches and kernel source lookup.
 #include "backend/opencl/cl_program.h"
+#include "core/env.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,8 +24,8 @@ namespace ocl {
 
 std::string kernel_source(const char *file) {
 #if defined(EDGELLM_KERNELS_FROM_DISK)
-    const char *dir = std::getenv("EDGELLM_KERNEL_DIR");
-    std::string path = std::string(dir && *dir ? dir : EDGELLM_KERNEL_DIR) + "/" + file;
+    const std::string dir = env("EDGELLM_KERNEL_DIR");
+    std::string path = (dir.empty() ? std::string(EDGELLM_KERNEL_DIR) : dir) + "/" + file;
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(EDGELLM_ERR_KERNEL_BUILD, "OpenCL: kernel source %s not readable", path.c_str());
     std::stringstream ss;
@@ -38,8 +39,8 @@ std::string kernel_source(const char *file) {
 }
 
 std::string cache_dir() {
-    const char *e = std::getenv("EDGELLM_CACHE_DIR");
-    if (e && *e) return e;
+    const std::string e = env("EDGELLM_CACHE_DIR");
+    if (!e.empty()) return e;
     const char *x = std::getenv("XDG_CACHE_HOME");
     if (x && *x) return std::string(x) + "/edgellm";
     const char *h = std::getenv("HOME");
@@ -146,8 +147,7 @@ cl_program build_program(cl_context ctx, cl_device_id dev, const std::string &so
                          const Logger &log, bool *from_cache) {
     if (from_cache) *from_cache = false;
     const std::string key = hash_hex(source + '\x01' + options + '\x01' + device_key);
-    const char *nocache = std::getenv("EDGELLM_NO_KERNEL_CACHE");
-    const bool use_cache = !(nocache && *nocache && *nocache != '0');
+    const bool use_cache = !env_flag("EDGELLM_NO_KERNEL_CACHE");
     const std::string dir = use_cache ? cache_dir() : "";
     const std::string path = dir.empty() ? "" : dir + "/ocl-" + key + ".bin";
 

@@ -1,6 +1,6 @@
 // Benchmark: the time from edgellm_session_cancel (called on another thread) to the running
 // edgellm_session_eval (prefill) or edgellm_generate (decode) returning EDGELLM_CANCELLED.
-//   edgellm_cancel_latency MODEL.gguf [cpu|opencl|auto] [repeats=20] [n_batch=256]
+//   edgellm_cancel_latency MODEL.gguf [cpu|opencl|auto] [repeats=20] [n_batch=256] [n_ctx=2048]
 // Prefill: a prompt of n_ctx - 8 tokens evaluated in n_batch chunks, cancelled after a random
 // delay inside the first half of its run time. Decode: greedy generation with ignore_eos,
 // cancelled after a random delay. Prints min / median / max per phase; a cancel is checked
@@ -36,12 +36,17 @@ static void report(const char *what, std::vector<double> v, int not_cancelled) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s MODEL [cpu|opencl|auto] [repeats] [n_batch]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s MODEL [cpu|opencl|auto] [repeats] [n_batch] [n_ctx]\n", argv[0]);
         return 2;
     }
     const std::string backend = argc > 2 ? argv[2] : "auto";
     const int repeats = argc > 3 ? std::atoi(argv[3]) : 20;
     const uint32_t n_batch = argc > 4 ? (uint32_t)std::atoi(argv[4]) : 256;
+    const uint32_t n_ctx = argc > 5 ? (uint32_t)std::atoi(argv[5]) : 2048;
+    if (n_batch < 1 || n_ctx < 32 || repeats < 1) {
+        std::fprintf(stderr, "n_batch must be >= 1, n_ctx >= 32, repeats >= 1\n");
+        return 2;
+    }
     edgellm_model_params mp;
     edgellm_model_params_init(&mp);
     mp.backend = backend == "cpu" ? EDGELLM_BACKEND_CPU : backend == "opencl" ? EDGELLM_BACKEND_OPENCL : EDGELLM_BACKEND_AUTO;
@@ -55,7 +60,7 @@ int main(int argc, char **argv) {
     edgellm_model_get_info(m, &info);
     edgellm_session_params sp;
     edgellm_session_params_init(&sp);
-    sp.n_ctx = 2048;
+    sp.n_ctx = n_ctx;
     sp.n_batch = n_batch;
     edgellm_session *s = nullptr;
     if (edgellm_session_create(m, &sp, &s) != EDGELLM_OK) {

@@ -34,7 +34,7 @@ for t in "${TARGETS[@]}"; do
   maxlen=4096
   case "$t" in gguf) maxlen=600000 ;; hf_dir) maxlen=65536 ;; esac
   log="$BUILD/fuzz_$t.log"
-  args=(-max_total_time="$SECS" -timeout=25 -rss_limit_mb=3072 -max_len="$maxlen" -print_final_stats=1
+  args=(-max_total_time="$SECS" -timeout=60 -rss_limit_mb=3072 -max_len="$maxlen" -print_final_stats=1
         -artifact_prefix="$BUILD/artifacts/$t-" "${dict[@]}")
   [ "$JOBS" -gt 1 ] && args+=(-fork="$JOBS" -ignore_crashes=0)
   echo "--- fuzz_$t: ${SECS}s"

@@ -68,8 +68,8 @@ TEST_CASE("HF: config.json problems") {
         {"\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", EDGELLM_ERR_UNSUPPORTED_MODEL, "gelu"},
         {"\"attention_bias\": false", "\"attention_bias\": true", EDGELLM_ERR_UNSUPPORTED_MODEL, "biases"},
         {"\"eos_token_id\": 0", "\"eos_token_id\": \"x\"", EDGELLM_ERR_INVALID_MODEL, "eos_token_id"},
-        {"\"model_type\": \"llama\"", "\"model_type\": \"mistral\", \"sliding_window\": 128",
-         EDGELLM_ERR_UNSUPPORTED_MODEL, "sliding-window"},
+        {"\"model_type\": \"llama\"", "\"model_type\": \"mistral\", \"sliding_window\": -1",
+         EDGELLM_ERR_INVALID_MODEL, "sliding_window"},
     };
     for (const Case &k : cases) {
         const std::string edit = k.to;
@@ -82,11 +82,15 @@ TEST_CASE("HF: config.json problems") {
 
 TEST_CASE("HF: accepted config variants") {
     {
-        HfCopy c("hf_f32", kF32Files);  // Mistral-style without a sliding window
+        HfCopy c("hf_f32", kF32Files);  // Mistral without a sliding window, then with one on every layer
         c.edit_config("\"LlamaForCausalLM\"", "\"MistralForCausalLM\"], \"sliding_window\": null, \"x\": [1");
-        CHECK(load_dir(c.path()).config.n_layer == 2);
-        c.edit_config("\"sliding_window\": null", "\"sliding_window\": 4096");  // >= context: fine
-        CHECK(load_dir(c.path()).config.n_layer == 2);
+        LoadedModel m = load_dir(c.path());
+        REQUIRE(m.config.layers.size() == 2);
+        CHECK(m.config.layers[0].window == 0);
+        c.edit_config("\"sliding_window\": null", "\"sliding_window\": 128");
+        m = load_dir(c.path());
+        CHECK(m.config.layers[0].window == 128);
+        CHECK(m.config.layers[1].window == 128);
     }
     {
         HfCopy c("hf_f32", kF32Files);

@@ -267,3 +267,19 @@ def test_sigterm_cancels_running_generations(start_server):
             received += chunk
         assert b"the server is shutting down" in received, received[-300:]
         sock.close()
+
+
+def test_cors_origin_and_kiosk_page(start_server):
+    import urllib.request
+    server = start_server(str(TINY / "tiny_q4_0.gguf"), "--cors-origin", "http://kiosk.local")
+    req = urllib.request.Request(server.url + "/v1/chat/completions", method="OPTIONS",
+                                 headers={"Origin": "http://kiosk.local", "Access-Control-Request-Method": "POST"})
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == "http://kiosk.local"
+    with urllib.request.urlopen(server.url + "/") as r:
+        page = r.read().decode()
+        assert r.headers["Content-Type"].startswith("text/html") and "/v1/chat/completions" in page
+    plain = start_server(str(TINY / "tiny_q4_0.gguf"), "--no-ui")
+    assert plain.request("GET", "/")[0] == 404
+    with urllib.request.urlopen(plain.url + "/health") as r:
+        assert "Access-Control-Allow-Origin" not in r.headers

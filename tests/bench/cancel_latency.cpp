@@ -80,6 +80,20 @@ int main(int argc, char **argv) {
     std::printf("full prefill of %zu tokens: %.1f ms (%.2f ms per chunk of %u)\n", prompt.size(), full_ms,
                 full_ms * n_batch / prompt.size(), n_batch);
 
+    {
+        edgellm_session_reset(s);
+        edgellm_generate_params gp;
+        edgellm_generate_params_init(&gp);
+        gp.temperature = 0;
+        gp.ignore_eos = 1;
+        gp.max_new_tokens = 32;
+        edgellm_stats st;
+        edgellm_stats_init(&st);
+        edgellm_generate(s, "Once upon a time", &gp, nullptr, nullptr, &st);
+        std::printf("decode: %.2f ms per token\n",
+                    st.decode_tokens_per_second > 0 ? 1000.0 / st.decode_tokens_per_second : 0.0);
+    }
+
     for (int phase = 0; phase < 2; phase++) {
         std::vector<double> lat;
         int finished = 0;

@@ -22,7 +22,21 @@ struct JsonFile {
     std::string path;
     simdjson::dom::parser parser;
     simdjson::dom::object root;
+    // Values of numeric top-level keys the file leaves out (a multimodal Gemma 3's text_config
+    // holds only what differs from transformers' Gemma3TextConfig defaults); null: none.
+    const std::vector<std::pair<const char *, double>> *defaults = nullptr;
 };
+
+// A top-level key that is absent: its default, if the file has defaults.
+bool get_default(const JsonFile &j, const simdjson::dom::object &o, const char *key, double &out) {
+    if (!j.defaults || &o != &j.root) return false;
+    for (const auto &kv : *j.defaults)
+        if (std::string(kv.first) == key) {
+            out = kv.second;
+            return true;
+        }
+    return false;
+}
 
 // Loads and parses `path`; returns false when the file does not exist.
 bool read_json(const std::string &path, JsonFile &j) {
@@ -38,7 +52,13 @@ bool read_json(const std::string &path, JsonFile &j) {
 // Integer field: absent or null → false; wrong type or out of range → INVALID_MODEL.
 bool get_int(const JsonFile &j, const simdjson::dom::object &o, const char *key, int64_t &out) {
     simdjson::dom::element e;
-    if (o[key].get(e) != simdjson::SUCCESS || e.is_null()) return false;
+    if (o[key].get(e) != simdjson::SUCCESS) {
+        double d;
+        if (!get_default(j, o, key, d)) return false;
+        out = (int64_t)d;
+        return true;
+    }
+    if (e.is_null()) return false;
     if (e.get(out) != simdjson::SUCCESS) {
         double d;  // some configs write integers as 2048.0
         // The range test comes first: converting a double outside int64's range is undefined.
@@ -58,7 +78,8 @@ int need_int(const JsonFile &j, const char *key, int64_t lo = 1, int64_t hi = IN
 
 bool get_num(const JsonFile &j, const simdjson::dom::object &o, const char *key, double &out) {
     simdjson::dom::element e;
-    if (o[key].get(e) != simdjson::SUCCESS || e.is_null()) return false;
+    if (o[key].get(e) != simdjson::SUCCESS) return get_default(j, o, key, out);
+    if (e.is_null()) return false;
     if (e.get(out) != simdjson::SUCCESS) fail(EDGELLM_ERR_INVALID_MODEL, "%s: '%s' must be a number", j.path.c_str(), key);
     return true;
 }
@@ -157,6 +178,17 @@ constexpr FamilyName kFamilies[] = {
 };
 
 bool is_gemma(Family f) { return f == Family::Gemma2 || f == Family::Gemma3; }
+
+// transformers' Gemma3TextConfig defaults: Gemma3ForConditionalGeneration checkpoints (Gemma 3 4B
+// and larger) write only the text_config fields that differ from them.
+const std::vector<std::pair<const char *, double>> kGemma3TextDefaults = {
+    {"vocab_size", 262208},           {"hidden_size", 2304},      {"intermediate_size", 9216},
+    {"num_hidden_layers", 26},        {"num_attention_heads", 8}, {"num_key_value_heads", 4},
+    {"head_dim", 256},                {"max_position_embeddings", 131072},
+    {"rms_norm_eps", 1e-6},           {"rope_theta", 1000000.0},  {"query_pre_attn_scalar", 256},
+    {"sliding_window", 4096},         {"rope_local_base_freq", 10000.0},
+    {"sliding_window_pattern", 6},
+};
 
 // One RoPE parameter object: transformers 4's "rope_scaling" (theta then comes from the top level)
 // or transformers 5's "rope_parameters" (theta inside). local: Gemma 3's sliding-layer table,
@@ -380,8 +412,27 @@ LoadedModel load_hf_dir(const std::string &dir_in, const LoadOptions &opt) {
     JsonFile cfg;
     if (!read_json(dir + "/config.json", cfg))
         fail(EDGELLM_ERR_FILE_NOT_FOUND, "%s: no config.json in the directory", dir.c_str());
+    // Gemma 3 4B and larger: a vision-language checkpoint whose text model is a Gemma3ForCausalLM
+    // described by text_config; the vision tower is not loaded.
+    JsonFile text;
+    const JsonFile *model_cfg = &cfg;
+    {
+        simdjson::dom::array archs;
+        std::string_view a0;
+        if (cfg.root["architectures"].get(archs) == simdjson::SUCCESS && archs.size() > 0 &&
+            archs.at(0).get(a0) == simdjson::SUCCESS && a0 == "Gemma3ForConditionalGeneration") {
+            if (!get_obj(cfg, cfg.root, "text_config", text.root))
+                fail(EDGELLM_ERR_INVALID_MODEL, "%s: Gemma3ForConditionalGeneration without a text_config", cfg.path.c_str());
+            text.path = cfg.path + " (text_config)";
+            text.defaults = &kGemma3TextDefaults;
+            std::string type;
+            if (!get_str(text, text.root, "model_type", type) || type != "gemma3_text")
+                fail(EDGELLM_ERR_UNSUPPORTED_MODEL, "%s: text model '%s' is not gemma3_text", text.path.c_str(), type.c_str());
+            model_cfg = &text;
+        }
+    }
     Family fam = Family::Llama;
-    m.config = read_config(cfg, opt, fam);
+    m.config = read_config(*model_cfg, opt, fam);
     ModelConfig &c = m.config;
 
     std::vector<int32_t> bos = get_ids(cfg, "bos_token_id"), eos = get_ids(cfg, "eos_token_id");
@@ -499,15 +550,25 @@ LoadedModel load_hf_dir(const std::string &dir_in, const LoadOptions &opt) {
     };
     const bool gemma = is_gemma(fam);
     m.weights.layers.resize((size_t)c.n_layer);
-    add("model.embed_tokens.weight", true, c.n_vocab, c.n_embd, &m.weights.tok_embd, nullptr);
-    add("model.norm.weight", true, 1, c.n_embd, nullptr, &m.weights.out_norm, gemma);
+    // Tensor names: model.* and lm_head.weight; a vision-language checkpoint's text model under
+    // language_model.model.* and language_model.lm_head.weight (as transformers saves it) or
+    // model.language_model.* and lm_head.weight.
+    std::string pre = "model.", lm_head = "lm_head.weight";
+    if (where.count("language_model.model.embed_tokens.weight")) {
+        pre = "language_model.model.";
+        lm_head = "language_model.lm_head.weight";
+    } else if (where.count("model.language_model.embed_tokens.weight")) {
+        pre = "model.language_model.";
+    }
+    add(pre + "embed_tokens.weight", true, c.n_vocab, c.n_embd, &m.weights.tok_embd, nullptr);
+    add(pre + "norm.weight", true, 1, c.n_embd, nullptr, &m.weights.out_norm, gemma);
     // tie_word_embeddings: the output projection is the embedding, whatever lm_head the file has
     // (transformers ties them at load). Untied but lm_head missing: tied as well.
-    if (c.tied_embeddings || !add("lm_head.weight", false, c.n_vocab, c.n_embd, &m.weights.output, nullptr))
+    if (c.tied_embeddings || !add(lm_head, false, c.n_vocab, c.n_embd, &m.weights.output, nullptr))
         c.tied_embeddings = true;
     for (int l = 0; l < c.n_layer; ++l) {
         LayerWeights &L = m.weights.layers[(size_t)l];
-        const std::string b = "model.layers." + std::to_string(l) + ".";
+        const std::string b = pre + "layers." + std::to_string(l) + ".";
         add(b + "input_layernorm.weight", true, 1, c.n_embd, nullptr, &L.attn_norm, gemma);
         if (gemma) {  // four norms per layer: before and after attention and the MLP
             add(b + "post_attention_layernorm.weight", true, 1, c.n_embd, nullptr, &L.post_attn_norm, true);

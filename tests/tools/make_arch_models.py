@@ -63,7 +63,7 @@ MODELS = {
               torch.bfloat16, "f16"),
     "qwen3": (transformers.Qwen3Config,
               dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-                   intermediate_size=56, tie_word_embeddings=False),
+                   intermediate_size=56, tie_word_embeddings=True),
               torch.float16, "f16"),
     "gemma2": (transformers.Gemma2Config,
                dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
@@ -76,6 +76,19 @@ MODELS = {
                     rope_parameters={"full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1000000.0},
                                      "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
                torch.bfloat16, "bf16"),
+    # Gemma 3 4B and larger ship as this vision-language model; its text model is read from
+    # text_config, the vision tower left out.
+    "gemma3_vl": (lambda **f: transformers.Gemma3Config(
+                      text_config={k: v for k, v in f.items() if k != "attn_implementation"},
+                      vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, image_size=28, patch_size=14),
+                      mm_tokens_per_image=4, boi_token_index=3, eoi_token_index=4, image_token_index=5,
+                      attn_implementation="eager"),
+                  dict(hidden_size=16, num_hidden_layers=6, num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                       intermediate_size=40, sliding_window=7,
+                       rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
+                                        "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
+                  torch.bfloat16, None),
     "phi3": (transformers.Phi3Config,
              dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                   intermediate_size=56, sliding_window=7, original_max_position_embeddings=64,
@@ -84,7 +97,7 @@ MODELS = {
                                    "short_factor": [1.0, 1.9, 4.5], "long_factor": [1.2, 3.5, 11.0]}),
              torch.bfloat16, "f16"),
     "mistral": (transformers.MistralConfig,
-                dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
+                dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
                      intermediate_size=64, sliding_window=6, tie_word_embeddings=False),
                 torch.float16, None),  # llama.cpp's converter drops the window: no GGUF
     "smollm3": (transformers.SmolLM3Config,
@@ -186,9 +199,9 @@ def write_goldens(f, name, runs, same_as=None):
     f.write(f"model {name}\n")
     for ids, first, greedy, last in runs:
         f.write(f"tokens {len(ids)} " + " ".join(map(str, ids)) + "\n")
-        f.write(f"logits {len(first)} " + " ".join(f"{x:.6g}" for x in first) + "\n")
+        f.write(f"logits {len(first)} " + " ".join(f"{x:.5g}" for x in first) + "\n")
         f.write(f"greedy {len(greedy)} " + " ".join(map(str, greedy)) + "\n")
-        f.write(f"logits_end {len(last)} " + " ".join(f"{x:.6g}" for x in last) + "\n")
+        f.write(f"logits_end {len(last)} " + " ".join(f"{x:.5g}" for x in last) + "\n")
 
 
 def v4_config(family, cfg):
@@ -197,13 +210,20 @@ def v4_config(family, cfg):
     no layer_types; SmolLM3 without its no_rope_layers list (the interval then decides), Qwen2 with
     an unused window as Qwen2.5 ships it."""
     cfg = dict(cfg)
-    rp = cfg.pop("rope_parameters")
+    rp = cfg.pop("rope_parameters", None)
     cfg.pop("layer_types", None)
+    if family == "gemma3_vl":
+        # As the Hub's Gemma 3 4B: text_config holds only what differs from Gemma3TextConfig.
+        text = v4_config("gemma3", cfg.pop("text_config"))
+        defaults = v4_config("gemma3", transformers.Gemma3TextConfig().to_dict())
+        cfg["text_config"] = {k: v for k, v in text.items() if k == "model_type" or defaults.get(k, object()) != v}
+        return cfg
     if family == "gemma3":
         full, local = rp["full_attention"], rp["sliding_attention"]
         cfg["rope_theta"] = full["rope_theta"]
         cfg["rope_local_base_freq"] = local["rope_theta"]
-        cfg["rope_scaling"] = {"rope_type": full["rope_type"], "factor": full["factor"]}
+        if full["rope_type"] != "default":
+            cfg["rope_scaling"] = {"rope_type": full["rope_type"], "factor": full["factor"]}
         cfg["sliding_window_pattern"] = cfg.pop("_sliding_window_pattern")
         return cfg
     rp = dict(rp)

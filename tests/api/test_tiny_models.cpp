@@ -84,7 +84,7 @@ Result run(const std::string &name, int32_t weights, bool check_greedy) {
     edgellm_model_params mp;
     edgellm_model_params_init(&mp);
     mp.struct_size = sizeof(mp);
-    mp.backend = EDGELLM_BACKEND_CPU;
+    mp.backend = EDGELLM_BACKEND_CPU_REFERENCE;  // float activations, as the numpy reference
     mp.weights = weights;
     mp.n_threads = 1;
     edgellm_model *model = nullptr;

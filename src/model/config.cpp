@@ -39,6 +39,17 @@ void finalize_config(ModelConfig &c) {
         fail(EDGELLM_ERR_INVALID_MODEL, "rope_theta %g is not a positive number", (double)c.rope_theta);
     if (!(c.attn_softcap >= 0.f && c.final_softcap >= 0.f && c.attn_scale >= 0.f && std::isfinite(c.embd_scale)))
         fail(EDGELLM_ERR_INVALID_MODEL, "soft-cap, attention scale or embedding scale is negative or not finite");
+    // The remaining float fields come from model files: anything not finite, or not positive
+    // where a divisor or base, would turn into NaN logits rather than an error.
+    if (!std::isfinite(c.attn_scale) || !std::isfinite(c.attn_softcap) || !std::isfinite(c.final_softcap))
+        fail(EDGELLM_ERR_INVALID_MODEL, "attention scale or soft-cap is not finite");
+    if (!(c.rope_theta_local >= 0.f && std::isfinite(c.rope_theta_local)))
+        fail(EDGELLM_ERR_INVALID_MODEL, "local rope_theta %g is not a non-negative number", (double)c.rope_theta_local);
+    if (!(c.rope_attn_factor >= 0.f && std::isfinite(c.rope_attn_factor)))
+        fail(EDGELLM_ERR_INVALID_MODEL, "rope attention factor %g is not a non-negative number", (double)c.rope_attn_factor);
+    for (const std::vector<float> *v : {&c.rope_short_factors, &c.rope_long_factors, &c.rope_freq_factors})
+        for (float f : *v)
+            if (!(f > 0.f && std::isfinite(f))) fail(EDGELLM_ERR_INVALID_MODEL, "rope frequency factor %g is not positive", (double)f);
     if (c.layers.empty()) c.layers.assign((size_t)c.n_layer, LayerConfig());
     if ((int)c.layers.size() != c.n_layer)
         fail(EDGELLM_ERR_INVALID_MODEL, "%zu per-layer entries for %d layers", c.layers.size(), c.n_layer);

@@ -162,6 +162,14 @@ bool get_strs(const JsonFile &j, const simdjson::dom::object &o, const char *key
 
 int clamp_int(int64_t v) { return (int)std::max<int64_t>(-1, std::min<int64_t>(v, INT32_MAX)); }
 
+// partial_rotary_factor → rotated dimensions (transformers: int(head_dim * factor)); a factor
+// outside (0, 1] is rejected before the conversion to int.
+int rotary_dims(const JsonFile &j, int head_dim, double factor) {
+    if (!(factor > 0.0 && factor <= 1.0))
+        fail(EDGELLM_ERR_INVALID_MODEL, "%s: partial_rotary_factor %g outside (0, 1]", j.path.c_str(), factor);
+    return (int)(head_dim * factor);
+}
+
 // The families this loader maps; everything they differ in ends up as ModelConfig data.
 enum class Family { Llama, Mistral, Qwen2, Qwen3, Gemma2, Gemma3, Phi3, SmolLM3 };
 
@@ -198,7 +206,7 @@ void read_rope_object(const JsonFile &j, const simdjson::dom::object &o, ModelCo
     double d;
     int64_t v;
     if (get_num(j, o, "rope_theta", d)) (local ? c.rope_theta_local : c.rope_theta) = config_float(d);
-    if (!local && get_num(j, o, "partial_rotary_factor", d)) c.rope_dim = (int)(c.head_dim * d);
+    if (!local && get_num(j, o, "partial_rotary_factor", d)) c.rope_dim = rotary_dims(j, c.head_dim, d);
     std::string type;
     if (!get_str(j, o, "rope_type", type)) get_str(j, o, "type", type);
     if (type.empty() || type == "default") return;
@@ -367,13 +375,17 @@ ModelConfig read_config(const JsonFile &j, const LoadOptions &opt, Family &fam) 
 
     if (is_gemma(fam)) {
         c.embd_scale = std::sqrt((float)c.n_embd);
-        c.attn_scale = 1.f / std::sqrt(get_num(j, j.root, "query_pre_attn_scalar", d) ? (float)d : (float)c.head_dim);
+        double scalar = c.head_dim;
+        if (get_num(j, j.root, "query_pre_attn_scalar", d)) scalar = d;
+        if (!(scalar > 0.0 && scalar < 1e30))
+            fail(EDGELLM_ERR_INVALID_MODEL, "%s: query_pre_attn_scalar %g is not a positive number", p, scalar);
+        c.attn_scale = (float)(1.0 / std::sqrt(scalar));
         if (get_num(j, j.root, "attn_logit_softcapping", d)) c.attn_softcap = config_float(d);
         if (get_num(j, j.root, "final_logit_softcapping", d)) c.final_softcap = config_float(d);
     }
     if (fam == Family::Gemma3) c.rope_theta_local = 10000.f;  // transformers' rope_local_base_freq default
     if (get_num(j, j.root, "rope_local_base_freq", d)) c.rope_theta_local = config_float(d);
-    if (get_num(j, j.root, "partial_rotary_factor", d)) c.rope_dim = (int)(c.head_dim * d);
+    if (get_num(j, j.root, "partial_rotary_factor", d)) c.rope_dim = rotary_dims(j, c.head_dim, d);
 
     simdjson::dom::object o;
     if (get_obj(j, j.root, "rope_parameters", o)) {  // transformers 5

@@ -207,3 +207,60 @@ TEST_CASE("architecture families: configs in transformers 4's form open as the s
     }
     CHECK(checked == 8);
 }
+
+namespace {
+
+// Opens a copy of tests/data/arch/<name> whose config.json has `from` replaced by `to`;
+// returns the status (the model, if any, is closed).
+edgellm_status open_edited(const std::string &name, const std::string &from, const std::string &to) {
+    namespace fs = std::filesystem;
+    const fs::path src = arch_dir() + name;
+    const fs::path tmp = fs::temp_directory_path() / ("edgellm_edit_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    for (const auto &e : fs::directory_iterator(src))
+        if (e.path().filename() != "config.json") fs::create_symlink(fs::absolute(e.path()), tmp / e.path().filename());
+    std::ifstream in(src / "config.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string cfg = ss.str();
+    const size_t at = cfg.find(from);
+    REQUIRE_MESSAGE(at != std::string::npos, name << "/config.json has no " << from);
+    cfg.replace(at, from.size(), to);
+    std::ofstream(tmp / "config.json") << cfg;
+    edgellm_model_params mp;
+    edgellm_model_params_init(&mp);
+    mp.backend = EDGELLM_BACKEND_CPU_REFERENCE;
+    mp.weights = EDGELLM_WEIGHTS_F32;
+    edgellm_model *model = nullptr;
+    const edgellm_status st = edgellm_model_open(tmp.string().c_str(), &mp, &model);
+    edgellm_model_close(model);
+    fs::remove_all(tmp);
+    return st;
+}
+
+}  // namespace
+
+// Architecture fields of config.json that would otherwise size tables wrongly or turn into NaN
+// logits are refused with INVALID_MODEL; the unedited copies open (the edits are what fails).
+TEST_CASE("architecture families: inconsistent config fields are INVALID_MODEL") {
+    struct Case {
+        const char *model, *from, *to;
+    };
+    const Case cases[] = {
+        {"hf_gemma2", "\"query_pre_attn_scalar\": 20", "\"query_pre_attn_scalar\": 0"},
+        {"hf_gemma2", "\"layer_types\": [", "\"layer_types\": [\"full_attention\", "},
+        {"hf_gemma3", "\"rope_theta\": 10000.0", "\"rope_theta\": -5"},
+        {"hf_phi3", "\"partial_rotary_factor\": 0.5", "\"partial_rotary_factor\": -1"},
+        {"hf_phi3", "\"short_factor\": [\n      1.0", "\"short_factor\": [\n      0.0"},
+        {"hf_phi3", "\"short_factor\": [\n      1.0,", "\"short_factor\": ["},
+        {"hf_smollm3", "\"no_rope_layers\": [", "\"no_rope_layers\": [1, "},
+        {"hf_gemma2", "\"sliding_window\": 5", "\"sliding_window\": -5"},
+    };
+    for (const Case &c : cases) {
+        CAPTURE(c.to);
+        INFO("model ", std::string(c.model));
+        CHECK(open_edited(c.model, c.from, c.from) == EDGELLM_OK);
+        CHECK(open_edited(c.model, c.from, c.to) == EDGELLM_ERR_INVALID_MODEL);
+    }
+}

@@ -211,32 +211,45 @@ TEST_CASE("architecture families: configs in transformers 4's form open as the s
 
 namespace {
 
-// Opens a copy of tests/data/arch/<name> whose config.json has `from` replaced by `to`;
-// returns the status (the model, if any, is closed).
+// A copy of tests/data/arch/<name> (files linked) whose config.json has `from` replaced by `to`;
+// removed with the object.
+struct EditedCopy {
+    std::filesystem::path dir;
+    EditedCopy(const std::string &name, const std::string &from, const std::string &to) {
+        namespace fs = std::filesystem;
+        const fs::path src = arch_dir() + name;
+        dir = fs::temp_directory_path() / ("edgellm_edit_" + name + "_" + std::to_string(::getpid()));
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+        for (const auto &e : fs::directory_iterator(src))
+            if (e.path().filename() != "config.json") fs::create_symlink(fs::absolute(e.path()), dir / e.path().filename());
+        std::ifstream in(src / "config.json");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string cfg = ss.str();
+        const size_t at = cfg.find(from);
+        REQUIRE_MESSAGE(at != std::string::npos, name << "/config.json has no " << from);
+        cfg.replace(at, from.size(), to);
+        std::ofstream(dir / "config.json") << cfg;
+    }
+    ~EditedCopy() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+    EditedCopy(const EditedCopy &) = delete;
+    EditedCopy &operator=(const EditedCopy &) = delete;
+};
+
+// Opens an edited copy on the CPU reference; returns the status (the model, if any, is closed).
 edgellm_status open_edited(const std::string &name, const std::string &from, const std::string &to) {
-    namespace fs = std::filesystem;
-    const fs::path src = arch_dir() + name;
-    const fs::path tmp = fs::temp_directory_path() / ("edgellm_edit_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    for (const auto &e : fs::directory_iterator(src))
-        if (e.path().filename() != "config.json") fs::create_symlink(fs::absolute(e.path()), tmp / e.path().filename());
-    std::ifstream in(src / "config.json");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string cfg = ss.str();
-    const size_t at = cfg.find(from);
-    REQUIRE_MESSAGE(at != std::string::npos, name << "/config.json has no " << from);
-    cfg.replace(at, from.size(), to);
-    std::ofstream(tmp / "config.json") << cfg;
+    const EditedCopy copy(name, from, to);
     edgellm_model_params mp;
     edgellm_model_params_init(&mp);
     mp.backend = EDGELLM_BACKEND_CPU_REFERENCE;
     mp.weights = EDGELLM_WEIGHTS_F32;
     edgellm_model *model = nullptr;
-    const edgellm_status st = edgellm_model_open(tmp.string().c_str(), &mp, &model);
+    const edgellm_status st = edgellm_model_open(copy.dir.string().c_str(), &mp, &model);
     edgellm_model_close(model);
-    fs::remove_all(tmp);
     return st;
 }
 
@@ -263,5 +276,31 @@ TEST_CASE("architecture families: inconsistent config fields are INVALID_MODEL")
         INFO("model ", std::string(c.model));
         CHECK(open_edited(c.model, c.from, c.from) == EDGELLM_OK);
         CHECK(open_edited(c.model, c.from, c.to) == EDGELLM_ERR_INVALID_MODEL);
+    }
+}
+
+// Each architecture field the goldens depend on is read: with it changed in config.json, the
+// logits move far outside the tolerance (so the comparison above cannot pass by accident).
+TEST_CASE("architecture families: each family's own fields change the logits") {
+    struct Case {
+        const char *model, *from, *to;
+    };
+    const Case cases[] = {
+        {"hf_mistral", "\"sliding_window\": 6", "\"sliding_window\": null"},
+        {"hf_gemma2", "\"attn_logit_softcapping\": 3.0", "\"attn_logit_softcapping\": null"},
+        {"hf_gemma2", "\"query_pre_attn_scalar\": 20", "\"query_pre_attn_scalar\": 16"},
+        {"hf_gemma3", "\"rope_theta\": 10000.0", "\"rope_theta\": 1000000.0"},
+        {"hf_phi3", "\"short_factor\": [\n      1.0", "\"short_factor\": [\n      3.0"},
+        {"hf_phi3", "\"sliding_window\": 7", "\"sliding_window\": null"},
+        {"hf_smollm3", "\"no_rope_layers\": [\n    1,\n    0", "\"no_rope_layers\": [\n    1,\n    1"},
+    };
+    const auto goldens = read_goldens();
+    for (const Case &c : cases) {
+        CAPTURE(c.to);
+        INFO("model ", std::string(c.model));
+        const EditedCopy copy(c.model, c.from, c.to);
+        const Diff d = run(copy.dir.string(), goldens.at(c.model), EDGELLM_BACKEND_CPU_REFERENCE);
+        MESSAGE(std::string(c.model) << " with " << std::string(c.to) << ": max |dlogit| " << d.max_diff << ", scale " << d.scale);
+        CHECK(d.max_diff > 1e-2 * std::max(1.0, d.scale));
     }
 }

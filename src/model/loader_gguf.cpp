@@ -143,7 +143,10 @@ ModelConfig read_config(const GgufFile &g, const LoadOptions &opt, Family &fam) 
     return c;
 }
 
-GgufVocab read_vocab(const GgufFile &g) {
+
+}  // namespace
+
+GgufVocab gguf_read_vocab(const GgufFile &g) {
     GgufVocab voc;
     g.get_string("tokenizer.ggml.model", voc.model);
     g.get_string("tokenizer.ggml.pre", voc.pre);
@@ -168,8 +171,6 @@ GgufVocab read_vocab(const GgufFile &g) {
     return voc;
 }
 
-}  // namespace
-
 LoadedModel load_gguf(const std::string &path, const LoadOptions &opt) {
     GgufFile g(path);
     LoadedModel m;
@@ -179,7 +180,7 @@ LoadedModel load_gguf(const std::string &path, const LoadOptions &opt) {
     ModelConfig &c = m.config;
 
     if (g.find("tokenizer.ggml.tokens")) {
-        m.tokenizer.gguf = read_vocab(g);
+        m.tokenizer.gguf = gguf_read_vocab(g);
         const GgufVocab &voc = *m.tokenizer.gguf;
         if (!voc.tokens.empty() && (int64_t)voc.tokens.size() != c.n_vocab && !g.find(c.architecture + ".vocab_size"))
             c.n_vocab = (int)voc.tokens.size();

@@ -11,6 +11,10 @@
 namespace edgellm {
 
 LoadedModel load_gguf(const std::string &path, const LoadOptions &options);
+
+class GgufFile;
+// The tokenizer.ggml.* metadata of a GGUF file (also of a vocabulary-only one); entry counts checked.
+GgufVocab gguf_read_vocab(const GgufFile &g);
 LoadedModel load_hf_dir(const std::string &dir, const LoadOptions &options);
 
 // Run format for a matrix whose source type is `src` under LoadOptions.weights (AUTO: `auto_fmt`).

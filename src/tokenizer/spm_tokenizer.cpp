@@ -204,11 +204,11 @@ std::unique_ptr<Tokenizer> load_spm_file(const std::string &path, const HfConfig
 std::string gguf_to_spm_proto(const GgufVocab &v) {
     std::string o;
     int n_bytes = 0;
-    // SentencePiece needs its unknown piece typed UNKNOWN; llama.cpp's converter types <unk> of a
-    // tokenizer.json-based vocabulary CONTROL and names it by tokenizer.ggml.unknown_token_id,
-    // which llama.cpp honours: that piece becomes UNKNOWN when no piece is.
+    // SentencePiece needs exactly one piece typed UNKNOWN: the one llama.cpp uses, named by
+    // tokenizer.ggml.unknown_token_id (default 0). llama.cpp's converter types <unk> of a
+    // tokenizer.json-based vocabulary CONTROL, and Phi-3's GGUF types its placeholder tokens
+    // UNKNOWN as well; those others become CONTROL, which text never produces either.
     const int32_t unk = v.unk_id >= 0 ? v.unk_id : 0;
-    const bool have_unknown = std::find(v.token_types.begin(), v.token_types.end(), 2) != v.token_types.end();
     for (size_t i = 0; i < v.tokens.size(); i++) {
         std::string piece;
         put_bytes(piece, 1, v.tokens[i]);
@@ -219,7 +219,8 @@ std::string gguf_to_spm_proto(const GgufVocab &v) {
         for (int k = 0; k < 4; k++) piece += static_cast<char>((bits >> (8 * k)) & 0xFF);
         int type = i < v.token_types.size() ? v.token_types[i] : 1;
         if (type < 1 || type > 6) type = 1;
-        if (!have_unknown && (int64_t)i == unk) type = 2;
+        if ((int64_t)i == unk) type = 2;
+        else if (type == 2) type = 3;
         if (type == 6) n_bytes++;
         put_tag(piece, 3, 0);
         put_varint(piece, static_cast<uint64_t>(type));

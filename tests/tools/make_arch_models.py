@@ -267,7 +267,7 @@ def llama_cpp_dir():
     with tarfile.open(sdist) as t:
         members = [m for m in t.getmembers() if "/vendor/llama.cpp/" in m.name and
                    ("/convert_hf_to_gguf.py" in m.name or "/gguf-py/" in m.name or "/conversion/" in m.name or
-                    "/models/templates/" in m.name)]
+                    "/models/templates/" in m.name or "/models/ggml-vocab-" in m.name)]
         t.extractall(CACHE, members=members, filter="data")
     return glob.glob(os.path.join(CACHE, "llama_cpp_python-*", "vendor", "llama.cpp"))[0]
 

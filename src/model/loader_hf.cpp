@@ -375,7 +375,7 @@ ModelConfig read_config(const JsonFile &j, const LoadOptions &opt, Family &fam) 
 
     if (is_gemma(fam)) {
         c.embd_scale = std::sqrt((float)c.n_embd);
-        double scalar = c.head_dim;
+        double scalar = 256;  // transformers' Gemma2Config / Gemma3TextConfig default
         if (get_num(j, j.root, "query_pre_attn_scalar", d)) scalar = d;
         if (!(scalar > 0.0 && scalar < 1e30))
             fail(EDGELLM_ERR_INVALID_MODEL, "%s: query_pre_attn_scalar %g is not a positive number", p, scalar);

@@ -50,8 +50,8 @@ void usage(FILE *out) {
         "      --backend B        auto|cpu|opencl (default auto)\n"
         "      --weights W        auto|f32|f16|q8_0|q4 (default auto)\n"
         "      --ctx N            KV-cache positions per session (default min(model, 4096))\n"
-        "      --parallel N       sessions generating at the same time (default 1)\n"
-        "      --queue N          requests that may wait for a session; more get 503 (default 8)\n"
+        "      --parallel N       sessions generating at the same time, 1-64 (default 1)\n"
+        "      --queue N          requests that may wait for a session, 0-256; more get 503 (default 8)\n"
         "      --threads N        CPU threads (default: all cores)\n"
         "      --name NAME        model id reported by /v1/models (default: the file name)\n"
         "      --cors-origin O    send Access-Control-Allow-Origin: O (e.g. '*'; default none)\n"
@@ -130,10 +130,10 @@ int parse_args(int argc, char **argv, Options &o, bool &exit_now) {
             if (!number(0, 1 << 24, n)) return 1;
             o.ctx = (uint32_t)n;
         } else if (a == "--parallel" || a == "-np") {
-            if (!number(1, 256, n)) return 1;
+            if (!number(1, 64, n)) return 1;
             o.parallel = (int)n;
         } else if (a == "--queue") {
-            if (!number(0, 4096, n)) return 1;
+            if (!number(0, 256, n)) return 1;
             o.queue = (int)n;
         } else if (a == "--threads" || a == "-t") {
             if (!number(0, 1024, n)) return 1;
@@ -223,8 +223,9 @@ int main(int argc, char **argv) {
 
     Completions completions(model, *pool, opt.name);
     httplib::Server svr;
-    // Every admitted request holds a worker thread while it waits or generates; the rest answer
-    // /health, /v1/models and 503s without waiting behind them.
+    // cpp-httplib gives each connection a worker thread for as long as it is kept alive, and an
+    // admitted request holds its thread while it waits or generates. Twice parallel + queue, plus
+    // 8, leaves threads for idle keep-alive connections and for /health, /v1/models and 503s.
     const size_t n_workers = 2 * (size_t)(opt.parallel + opt.queue) + 8;
     svr.new_task_queue = [n_workers] { return new httplib::ThreadPool(n_workers); };
     svr.set_payload_max_length(16u << 20);

@@ -90,3 +90,36 @@ __kernel void attn_reduce(__global float *out, __global const float *part_o,
     out[((long)(t0 + t) * n_head + h) * head_dim + d] = o / L;
 }
 
+
+// attn_reduce_q8: attn_reduce for head_dim % 32 == 0, one item per 32 dimensions of a (token,
+// head), also writing the output's int8 form (common.cl quant_group) for the Wo product: token
+// t0 + t's group (h * head_dim + 32 gd) / 32 of G = n_head * head_dim / 32.
+// Grid (head_dim / 32, n_head, nt).
+__kernel void attn_reduce_q8(__global float *out, __global const float *part_o, __global const float *part_ml,
+                             int n_head, int head_dim, int n_chunks, int t0, __global uint *xq, __global float2 *xd) {
+    const int gd = get_global_id(0);
+    const int h = get_global_id(1);
+    const int t = get_global_id(2);
+    if (gd >= head_dim / 32) return;
+    const long base = ((long)t * n_head + h) * n_chunks;
+    float M = -INFINITY;
+    for (int c = 0; c < n_chunks; ++c) M = fmax(M, part_ml[2 * (base + c)]);
+    float L = 0.f;
+    float4 o[8];
+    for (int j = 0; j < 8; ++j) o[j] = (float4)(0.f);
+    for (int c = 0; c < n_chunks; ++c) {
+        const float mc = part_ml[2 * (base + c)];
+        if (mc == -INFINITY) continue;
+        const float w = exp(mc - M);
+        L += w * part_ml[2 * (base + c) + 1];
+        __global const float *po = part_o + (base + c) * head_dim + gd * 32;
+        for (int j = 0; j < 8; ++j) o[j] += w * vload4(j, po);
+    }
+    __global float *dst = out + ((long)(t0 + t) * n_head + h) * head_dim + gd * 32;
+    for (int j = 0; j < 8; ++j) {
+        o[j] /= L;
+        vstore4(o[j], j, dst);
+    }
+    const long gi = (long)(t0 + t) * (n_head * head_dim / 32) + h * (head_dim / 32) + gd;
+    quant_group(o, xq + gi * 8, xd + gi);
+}

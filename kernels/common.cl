@@ -131,3 +131,29 @@ inline int q8_dot_i8(uint4 a, uint4 b, uint4 xl, uint4 xh) {
     s = dot4(b.s2, xl.s3, s);
     return dot4(b.s3, xh.s3, s);
 }
+
+// Quantizes one 32-group v[0..8) (elements 4j..4j+3 in v[j]) into the layout above: 8 words at
+// xq (evens of each run of 8 in words 0-3, odds in 4-7) and (d, d * Σq) at *xd, with
+// d = max|v| / 127 and q = round-half-even(v * 127 / max|v|). Every producer of int8 activations
+// (quant.cl, the fused norm, GLU and attention-reduce kernels) calls this one function.
+inline void quant_group(const float4 *v, __global uint *xq, __global float2 *xd) {
+    float amax = 0.f;
+    for (int j = 0; j < 8; ++j) {
+        const float4 a = fabs(v[j]);
+        amax = fmax(amax, fmax(fmax(a.x, a.y), fmax(a.z, a.w)));
+    }
+    const float d = amax / 127.f;
+    const float id = amax > 0.f ? 127.f / amax : 0.f;
+    uint lo[4], hi[4];
+    int qs = 0;
+    for (int j = 0; j < 4; ++j) {
+        // run j: elements 8j..8j+7 = v[2j] (0..3) and v[2j+1] (4..7)
+        const int4 a = convert_int4_rte(v[2 * j] * id), b = convert_int4_rte(v[2 * j + 1] * id);
+        qs += a.x + a.y + a.z + a.w + b.x + b.y + b.z + b.w;
+        lo[j] = as_uint((char4)((char)a.x, (char)a.z, (char)b.x, (char)b.z));
+        hi[j] = as_uint((char4)((char)a.y, (char)a.w, (char)b.y, (char)b.w));
+    }
+    vstore4((uint4)(lo[0], lo[1], lo[2], lo[3]), 0, xq);
+    vstore4((uint4)(hi[0], hi[1], hi[2], hi[3]), 1, xq);
+    *xd = (float2)(d, d * (float)qs);
+}

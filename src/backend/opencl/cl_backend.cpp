@@ -96,7 +96,7 @@ ClBackend::~ClBackend() {
     for (auto &e : events_) clReleaseEvent(e.second);
     // Buffers must go before the context: release members explicitly.
     dummy_ = Mem(); tile_ = Mem(); xh_ = Mem(); yh_ = Mem(); blas_tmp_ = Mem(); tokens_ = Mem(); part_o_ = Mem();
-    part_ml_ = Mem(); act_q_ = Mem(); act_d_ = Mem(); argmax_ = Mem(); inv_freq_ = Mem();
+    part_ml_ = Mem(); argmax_ = Mem(); inv_freq_ = Mem();
     for (auto &k : kernels_) clReleaseKernel(k.second);
     for (cl_program p : programs_) clReleaseProgram(p);
     if (queue_) clReleaseCommandQueue(queue_);
@@ -316,6 +316,7 @@ void ClBackend::write(Buffer &dst, const float *src, size_t n, size_t offset) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n == 0) return;
     if (offset + n > dst.n_floats) fail(EDGELLM_ERR_INTERNAL, "OpenCL: write past buffer end");
+    touch(dst);
     check(clEnqueueWriteBuffer(queue_, static_cast<ClBuffer &>(dst).mem.m, CL_TRUE, offset * 4, n * 4,
                                src, 0, nullptr, nullptr), "clEnqueueWriteBuffer");
 }

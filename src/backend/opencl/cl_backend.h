@@ -42,6 +42,15 @@ struct ClBuffer : Buffer {
     Mem pin;
     cl_int *pin_ptr = nullptr;
     cl_command_queue pin_q = nullptr;  // retained, for the unmap
+    // Writes by ops so far: an op that writes the buffer increments it (ClBackend::touch).
+    uint64_t version = 0;
+    // The int8 form of the contents for the decode products (kernels/common.cl layout), written
+    // by quant_i8 or by the op that produced the contents: valid while q8_version == version, for
+    // q8_elems elements from element q8_off.
+    Mem q8, d8;
+    size_t q8_cap = 0, d8_cap = 0;
+    uint64_t q8_version = ~0ull;
+    size_t q8_off = 0, q8_elems = 0;
     ~ClBuffer() override;
 };
 
@@ -122,8 +131,17 @@ private:
     // A buffer filled through a mapped write: fill(p) writes `bytes` bytes at p.
     template <typename Fill> cl_mem make_buffer_fill(size_t bytes, Fill fill, cl_mem_flags flags);
     void ensure(Mem &m, size_t &cap, size_t bytes);
-    // x (n, K) from element x_off quantized to int8 per 32-group (quant.cl) into act_q_ / act_d_.
+    // The int8 form of x (n, K) from element x_off (quant.cl) in x's q8 / d8, unless the op that
+    // wrote x left it there.
     void quantize(const Buffer &x, size_t x_off, int n, int K);
+    // Makes room for the int8 form of `elems` elements of b (a multiple of 32) and returns it as
+    // valid from the next touch on; the caller's kernel writes it.
+    void q8_target(ClBuffer &b, size_t elems);
+    void touch(const Buffer &b) { ++const_cast<ClBuffer &>(static_cast<const ClBuffer &>(b)).version; }
+    // Whether an op writing `elems` floats of decode-sized data should also write their int8 form.
+    bool want_q8(size_t groups_per_token, size_t tokens) const {
+        return groups_per_token > 0 && tokens <= (size_t)tune_.gemv_max_n;
+    }
     // One launch of gemv_F over up to three chunks of matrices of one format sharing x (n, K).
     struct GemvOut {
         const ClWeight *W;
@@ -168,8 +186,6 @@ private:
     Mem tokens_; size_t tokens_cap_ = 0;
     Mem part_o_; size_t part_o_cap_ = 0;   // attention partials
     Mem part_ml_; size_t part_ml_cap_ = 0;
-    Mem act_q_; size_t act_q_cap_ = 0;     // int8 activations (quant.cl) ...
-    Mem act_d_; size_t act_d_cap_ = 0;     // ... and their (d, d Σq) per group
     Mem argmax_;                           // argmax's state (sample.cl): ticket (kept zero), result, pairs
     std::vector<float> inv_freq_host_;
     Mem inv_freq_;

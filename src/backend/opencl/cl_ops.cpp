@@ -16,6 +16,7 @@ namespace ocl {
 namespace {
 
 cl_mem mem_of(const Buffer &b) { return static_cast<const ClBuffer &>(b).mem.m; }
+ClBuffer &cb(const Buffer &b) { return const_cast<ClBuffer &>(static_cast<const ClBuffer &>(b)); }
 const ClWeight &cw(const Weight &w) { return static_cast<const ClWeight &>(w); }
 
 void need(bool ok, const char *what) {
@@ -31,6 +32,9 @@ int32_t checked_index(cl_int r, size_t n) {
 }
 
 bool quantized(DType t) { return t == DType::Q4 || t == DType::Q8_0; }
+
+// glu writes the int8 form of its output for up to gemv_max_n tokens of this many elements.
+constexpr size_t kGluQ8MaxPerToken = 1 << 16;
 
 }  // namespace
 
@@ -53,6 +57,7 @@ void ClBackend::embed(Buffer &out, const Weight &table, const int32_t *tokens, i
     const ClWeight &W = cw(table);
     if (n <= 0) return;
     need(out.n_floats >= (size_t)n * (size_t)W.cols, "embed output too small");
+    touch(out);
     for (int i = 0; i < n; ++i)
         if (tokens[i] < 0 || tokens[i] >= W.rows)
             fail(EDGELLM_ERR_INVALID_TOKEN, "token %d outside [0, %lld)", tokens[i], (long long)W.rows);
@@ -79,9 +84,23 @@ void ClBackend::rms_norm(Buffer &out, const Buffer &x, const Weight &w, int rows
     need(x.n_floats >= x_offset + (size_t)rows * dim && out.n_floats >= (size_t)rows * dim && cw(w).cols == dim,
          "rms_norm shapes");
     need(&out != &x || x_offset == 0, "rms_norm in place with an offset");
+    touch(out);
+    size_t gws = (size_t)rows * tune_.norm_wg, lws = (size_t)tune_.norm_wg;
+    if (dim % 32 == 0 && want_q8((size_t)dim / 32, (size_t)rows)) {
+        // Decode: the norm's output feeds a product; write its int8 form too (no quant_i8 launch).
+        ClBuffer &o = cb(out);
+        q8_target(o, (size_t)rows * dim);
+        cl_kernel k = kernel("rms_norm_q8");
+        args(k, mem_of(out), mem_of(x), (cl_long)x_offset, cw(w).chunks[0].data.m, (cl_int)dim, (cl_float)eps,
+             o.q8.m, o.d8.m);
+        launch("rms_norm_q8", k, 1, &gws, &lws);
+        o.q8_version = o.version;
+        o.q8_off = 0;
+        o.q8_elems = (size_t)rows * dim;
+        return;
+    }
     cl_kernel k = kernel("rms_norm");
     args(k, mem_of(out), mem_of(x), (cl_long)x_offset, cw(w).chunks[0].data.m, (cl_int)dim, (cl_float)eps);
-    size_t gws = (size_t)rows * tune_.norm_wg, lws = (size_t)tune_.norm_wg;
     launch("rms_norm", k, 1, &gws, &lws);
 }
 
@@ -89,6 +108,7 @@ void ClBackend::add_bias(Buffer &y, const Weight &b, int n, int dim) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n <= 0) return;
     need(y.n_floats >= (size_t)n * dim && cw(b).cols == dim, "add_bias shapes");
+    touch(y);
     cl_kernel k = kernel("add_bias");
     args(k, mem_of(y), cw(b).chunks[0].data.m, (cl_int)dim);
     size_t gws[2] = {round_up((size_t)dim, 64), (size_t)n};
@@ -99,6 +119,21 @@ void ClBackend::glu(Buffer &out, const Buffer &gate, const Buffer &up, size_t n,
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n == 0) return;
     need(out.n_floats >= n && gate.n_floats >= n && up.n_floats >= n, "glu sizes");
+    touch(out);
+    if (n % 32 == 0 && n <= (size_t)tune_.gemv_max_n * kGluQ8MaxPerToken) {
+        // Decode: the down product reads this next; write its int8 form too.
+        ClBuffer &o = cb(out);
+        q8_target(o, n);
+        const char *kq = act == Activation::GeluTanh ? "glu_gelu_tanh_q8" : "glu_silu_q8";
+        cl_kernel k = kernel(kq);
+        args(k, mem_of(out), mem_of(gate), mem_of(up), (cl_long)(n / 32), o.q8.m, o.d8.m);
+        size_t gws = round_up(n / 32, 64);
+        launch(kq, k, 1, &gws, nullptr);
+        o.q8_version = o.version;
+        o.q8_off = 0;
+        o.q8_elems = n;
+        return;
+    }
     const char *kn = act == Activation::GeluTanh ? "glu_gelu_tanh" : "glu_silu";
     cl_kernel k = kernel(kn);
     args(k, mem_of(out), mem_of(gate), mem_of(up), (cl_long)n);
@@ -110,6 +145,7 @@ void ClBackend::add(Buffer &y, const Buffer &x, size_t n) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n == 0) return;
     need(y.n_floats >= n && x.n_floats >= n, "add sizes");
+    touch(y);
     cl_kernel k = kernel("add_inplace");
     args(k, mem_of(y), mem_of(x), (cl_long)n);
     size_t gws = round_up(n, 64);
@@ -120,6 +156,7 @@ void ClBackend::softcap(Buffer &x, size_t n, float cap) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n == 0) return;
     need(x.n_floats >= n && cap > 0.f, "softcap");
+    touch(x);
     cl_kernel k = kernel("softcap");
     args(k, mem_of(x), (cl_long)n, (cl_float)cap);
     size_t gws = round_up(n, 64);
@@ -130,20 +167,31 @@ void ClBackend::copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_offset
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (n == 0) return;
     need(dst.n_floats >= dst_offset + n && src.n_floats >= src_offset + n, "copy sizes");
+    touch(dst);
     check(clEnqueueCopyBuffer(queue_, mem_of(src), mem_of(dst), src_offset * 4, dst_offset * 4, n * 4, 0,
                               nullptr, nullptr), "clEnqueueCopyBuffer");
 }
 
 // ---- products ----
 
-void ClBackend::quantize(const Buffer &x, size_t x_off, int n, int K) {
+void ClBackend::q8_target(ClBuffer &b, size_t elems) {
+    ensure(b.q8, b.q8_cap, elems);
+    ensure(b.d8, b.d8_cap, elems / 32 * 8);
+}
+
+void ClBackend::quantize(const Buffer &xb, size_t x_off, int n, int K) {
+    ClBuffer &x = cb(xb);
+    const size_t elems = (size_t)n * (size_t)K;
+    if (x.q8_version == x.version && x.q8_off == x_off && x.q8_elems >= elems) return;  // its producer did it
+    q8_target(x, elems);
     const size_t G = (size_t)K / 32;
-    ensure(act_q_, act_q_cap_, (size_t)n * K);
-    ensure(act_d_, act_d_cap_, (size_t)n * G * 8);
     cl_kernel k = kernel("quant_i8");
-    args(k, mem_of(x), (cl_long)x_off, (cl_int)K, act_q_.m, act_d_.m);
+    args(k, mem_of(x), (cl_long)x_off, (cl_int)K, x.q8.m, x.d8.m);
     size_t gws[2] = {round_up(G, 64), (size_t)n};
     launch("quant_i8", k, 2, gws, nullptr);
+    x.q8_version = x.version;
+    x.q8_off = x_off;
+    x.q8_elems = elems;
 }
 
 void ClBackend::gemv(const GemvOut *outs, int count, const Buffer &x, size_t x_off, int n, bool accumulate) {
@@ -165,7 +213,8 @@ void ClBackend::gemv(const GemvOut *outs, int count, const Buffer &x, size_t x_o
                   (cl_long)o.y_off, (cl_int)o.ld);
         groups += ((size_t)rows + rpw - 1) / rpw;
     }
-    if (quantized(type)) args_from(k, 24, (cl_int)K, act_q_.m, act_d_.m, (cl_int)accumulate);
+    for (int i = 0; i < count; ++i) touch(*outs[i].y);
+    if (quantized(type)) args_from(k, 24, (cl_int)K, cb(x).q8.m, cb(x).d8.m, (cl_int)accumulate);
     else args_from(k, 24, (cl_int)K, mem_of(x), (cl_long)x_off, (cl_int)accumulate);
     size_t gws[2] = {groups * (size_t)tune_.gemv_wg, (size_t)n}, lws[2] = {(size_t)tune_.gemv_wg, 1};
     launch(kn, k, 2, gws, lws);
@@ -173,6 +222,7 @@ void ClBackend::gemv(const GemvOut *outs, int count, const Buffer &x, size_t x_o
 
 void ClBackend::gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
                      bool accumulate, size_t x_off, size_t y_off) {
+    touch(y);
     if (fp16_) return gemm_half(y, W, c, x, n, accumulate, x_off, y_off);
     const size_t K = (size_t)W.cols;
     // Rows per tile: as many as the tile budget holds, a multiple of 64 (CLBlast pads nothing).
@@ -322,6 +372,7 @@ void ClBackend::rope(Buffer &x, int n, int n_heads, int pos0, const RopeTable &t
     if (n <= 0) return;
     need(t.rot_dim % 2 == 0 && t.rot_dim <= t.head_dim && (int)t.inv_freq.size() * 2 == t.rot_dim, "rope table");
     need(x.n_floats >= (size_t)n * n_heads * t.head_dim && pos0 >= 0, "rope shapes");
+    touch(x);
     if (t.rot_dim == 0) return;
     cl_kernel k = kernel("rope");
     args(k, mem_of(x), inv_freq_buffer(t.inv_freq), (cl_int)t.head_dim, (cl_int)t.rot_dim, (cl_int)n_heads,
@@ -355,6 +406,10 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
     need(layer >= 0 && layer < kv.n_layer && pos0 >= 0 && pos0 + n <= kv.n_ctx, "attention positions");
     const size_t qd = (size_t)p.n_head * p.head_dim;
     need(q.n_floats >= (size_t)n * qd && out.n_floats >= (size_t)n * qd && &out != &q, "attention buffers");
+    touch(out);
+    // Decode: the reduction also writes the output's int8 form for the Wo product.
+    const bool q8 = p.head_dim % 32 == 0 && want_q8(qd / 32, (size_t)n);
+    if (q8) q8_target(cb(out), (size_t)n * qd);
     const int ctx = pos0 + n;
     int n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);
     int chunk = (ctx + n_chunks - 1) / n_chunks;
@@ -382,10 +437,24 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
         size_t lws[3] = {(size_t)tune_.attn_wg, 1, 1};
         launch("attn_partial", kp, 3, gws, lws);
         if (direct) continue;
+        if (q8) {
+            cl_kernel kq = kernel("attn_reduce_q8");
+            args(kq, mem_of(out), part_o_.m, part_ml_.m, (cl_int)p.n_head, (cl_int)p.head_dim, (cl_int)n_chunks,
+                 (cl_int)t0, cb(out).q8.m, cb(out).d8.m);
+            size_t g2[3] = {(size_t)p.head_dim / 32, (size_t)p.n_head, (size_t)nt};
+            launch("attn_reduce_q8", kq, 3, g2, nullptr);
+            continue;
+        }
         args(kr, mem_of(out), part_o_.m, part_ml_.m, (cl_int)p.n_head, (cl_int)p.head_dim, (cl_int)n_chunks,
              (cl_int)t0);
         size_t g2[3] = {(size_t)p.head_dim, (size_t)p.n_head, (size_t)nt};
         launch("attn_reduce", kr, 3, g2, nullptr);
+    }
+    if (q8 && !direct) {
+        ClBuffer &o = cb(out);
+        o.q8_version = o.version;
+        o.q8_off = 0;
+        o.q8_elems = (size_t)n * qd;
     }
 }
 
@@ -425,6 +494,7 @@ bool ClBackend::pipelined_tokens(const Weight &table) const { return cw(table).c
 void ClBackend::argmax_to(Buffer &tok, const Buffer &x, size_t n) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     need(tok.n_floats >= 1, "argmax_to: token buffer");
+    touch(tok);
     enqueue_argmax(x, n, mem_of(tok), 0);
 }
 
@@ -433,6 +503,7 @@ void ClBackend::embed_from(Buffer &out, const Weight &table, const Buffer &tok, 
     const ClWeight &W = cw(table);
     need(W.chunks.size() == 1, "embed_from: an embedding table in one buffer");
     need(tok.n_floats >= 1 && out.n_floats >= (size_t)W.cols, "embed_from shapes");
+    touch(out);
     // The kernel clamps the id to the table's rows: a bad id (token_read_end reports it) never
     // reads out of bounds.
     launch_embed(W, W.chunks[0], mem_of(tok), -1, 1, out, 0, scale);

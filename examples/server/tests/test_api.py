@@ -224,8 +224,10 @@ def test_malformed_requests(start_server):
 def test_queue_limit(start_server):
     server = start_server(smollm2(), "--parallel", "1", "--queue", "1")
     running = raw_post(server, long_request())
-    waiting = raw_post(server, long_request())
     end = time.time() + 30
+    while time.time() < end and server.health()["slots_processing"] < 1:
+        time.sleep(0.02)
+    waiting = raw_post(server, long_request())
     while time.time() < end:
         h = server.health()
         if h["slots_processing"] == 1 and h["requests_waiting"] == 1:

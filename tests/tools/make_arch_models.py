@@ -236,8 +236,8 @@ def v4_config(family, cfg):
         cfg["rope_scaling"] = {"type": rope_type, **rp}
     if family == "smollm3":
         cfg.pop("no_rope_layers")
-    if family == "qwen2":
-        cfg.update(use_sliding_window=False, sliding_window=32, max_window_layers=1)
+    if family == "qwen2" and not cfg.get("use_sliding_window"):
+        cfg.update(sliding_window=32, max_window_layers=1)
     return cfg
 
 

@@ -9,7 +9,8 @@ extensions named explicitly (GGML_NATIVE=OFF) without AMX: where the kernel does
 tile state (VMs), -march=native builds die with SIGILL in the AMX kernels.
 
 usage: bench/cpu_vs_llamacpp.py --edgellm-bench BUILD/examples/bench/edgellm-bench -m MODEL.gguf
-       [-t 1,2] [-p 64] [-n 64] [--rounds 5] [--llama-bench PATH] [--out FILE.json]
+       [-t 1,2] [-p 64] [-n 64] [--rounds 5] [--llama-bench PATH] [--llama-args '--poll 0']
+       [--out FILE.json]
 """
 import argparse
 import datetime
@@ -66,8 +67,8 @@ def build_llama_bench(cache):
     return exe
 
 
-def run_llama(exe, model, t, p, n):
-    out = subprocess.run([exe, "-m", model, "-t", str(t), "-p", str(p), "-n", str(n), "-r", "1", "-o", "json"],
+def run_llama(exe, model, t, p, n, extra):
+    out = subprocess.run([exe, "-m", model, "-t", str(t), "-p", str(p), "-n", str(n), "-r", "1", "-o", "json"] + extra,
                          check=True, capture_output=True, text=True).stdout
     res = {}
     for r in json.loads(out):
@@ -94,6 +95,7 @@ def main():
     ap.add_argument("-n", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--llama-bench")
+    ap.add_argument("--llama-args", default="", help="extra llama-bench arguments, e.g. '--poll 0'")
     ap.add_argument("--cache", default=os.path.join(os.environ.get("EDGELLM_CACHE_DIR",
                                                                    os.path.expanduser("~/.cache/edgellm")), "llama.cpp"))
     ap.add_argument("--out")
@@ -110,7 +112,7 @@ def main():
                     r = run_edgellm(a.edgellm_bench, a.model, t, a.p, a.n)
                     device = r.pop("device")
                 else:
-                    r = run_llama(llama, a.model, t, a.p, a.n)
+                    r = run_llama(llama, a.model, t, a.p, a.n, a.llama_args.split())
                 raw[t][who].append(r)
                 print(f"round {rnd} t={t} {who}: prefill {r['prefill']:.1f} decode {r['decode']:.1f} tok/s",
                       file=sys.stderr)
@@ -137,6 +139,7 @@ def main():
                "nproc": os.cpu_count(), "loadavg_at_end": os.getloadavg(),
                "model": os.path.basename(a.model), "prefill_tokens": a.p, "decode_tokens": a.n,
                "edgellm_device": device, "llama_cpp": f"llama-cpp-python {LLAMA_CPP_PYTHON} vendor/llama.cpp",
+               "llama_bench_args": a.llama_args,
                "method": "interleaved rounds, one repetition per tool per round; medians; edgellm decode "
                          "runs after its prefill (tg@p), llama-bench decode from an empty context",
                "results": rows}

@@ -36,7 +36,7 @@ def chat(server, messages, stream=False, **kw):
     return text, finish, usage
 
 
-@pytest.mark.parametrize("name", ["tiny_q4_0.gguf", "tiny_llama3_f16.gguf", "smollm2"])
+@pytest.mark.parametrize("name", ["tiny_q4_0.gguf", "tiny_llama3_f16.gguf", "hf_llama3_gqa", "smollm2"])
 def test_greedy_chat_equals_edgellm_chat(start_server, name):
     path = smollm2() if name == "smollm2" else str(TINY / name)
     server = start_server(path)

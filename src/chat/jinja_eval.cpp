@@ -182,6 +182,7 @@ static std::string to_str_at(const Value &v, int depth) {
         case Value::ListT: {
             std::string o = "[";
             for (size_t k = 0; k < v.list->size(); k++) {
+                charge(1, 0);
                 o += (k ? ", " : "") + repr((*v.list)[k], depth + 1);
                 check_size(o.size(), 0);
             }
@@ -190,6 +191,7 @@ static std::string to_str_at(const Value &v, int depth) {
         case Value::DictT: {
             std::string o = "{";
             for (size_t k = 0; k < v.dict->size(); k++) {
+                charge(1, 0);
                 o += (k ? ", " : "") + py_repr_str((*v.dict)[k].first) + ": " + repr((*v.dict)[k].second, depth + 1);
                 check_size(o.size(), 0);
             }
@@ -222,6 +224,7 @@ static void json_str(std::string &o, const std::string &s) {
 static void json_val(std::string &o, const Value &v, int indent, int depth) {
     check_value_depth(depth);
     check_size(o.size(), 0);
+    charge(1, 0);
     auto nl = [&](int d) {
         if (indent < 0) return;
         o += '\n';

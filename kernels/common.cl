@@ -4,7 +4,7 @@
 // kernel says otherwise. Defines read here: USE_SUBGROUPS (0/1), DOT_IMPL (0 plain multiplies,
 // 1 cl_khr_integer_dot_product, 2 cl_arm_integer_dot_product_int8).
 
-#if USE_SUBGROUPS
+#if USE_SUBGROUPS && defined(cl_khr_subgroups)
 #pragma OPENCL EXTENSION cl_khr_subgroups : enable
 #endif
 

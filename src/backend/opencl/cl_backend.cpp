@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 #include <clblast.h>
 
@@ -44,7 +45,9 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
     if (!opt.tune.empty()) overrides += (overrides.empty() ? "" : ",") + opt.tune;
     tune_ = tuning_for(dev_name_, vendor, driver, opt.row.empty() ? env("EDGELLM_OPENCL_ROW") : opt.row,
                        overrides);
-    const bool has_sg = device_has_extension(dev_, "cl_khr_subgroups");
+    // Sub-group reductions: the Khronos extension (Mali, Adreno), or Intel's, which has the same
+    // built-ins (OpenCL 3.0 devices may list only that).
+    const bool has_sg = device_has_extension(dev_, "cl_khr_subgroups") || device_has_extension(dev_, "cl_intel_subgroups");
     subgroups_ = tune_.subgroups < 0 ? has_sg : tune_.subgroups == 1;
     if (subgroups_ && !has_sg) fail(EDGELLM_ERR_UNSUPPORTED, "OpenCL: tuning asks for sub-groups; %s has none", dev_name_.c_str());
     const bool has_fp16 = device_has_extension(dev_, "cl_khr_fp16");
@@ -69,6 +72,7 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
     }
     try {
         build_programs();
+        if (fp16_ && !tune_.clblast_hgemm.empty()) inject_clblast_hgemm();
         uint32_t zeros[16] = {};
         dummy_ = Mem(make_buffer(sizeof zeros, zeros, CL_MEM_READ_ONLY));
     } catch (...) {
@@ -82,10 +86,29 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
              driver.c_str(), describe().c_str());
 }
 
+void ClBackend::inject_clblast_hgemm() {
+    std::unordered_map<std::string, size_t> params;
+    size_t pos = 0;
+    const std::string &spec = tune_.clblast_hgemm;
+    while (pos < spec.size()) {
+        size_t e = spec.find(',', pos);
+        if (e == std::string::npos) e = spec.size();
+        const std::string kv = spec.substr(pos, e - pos);
+        const size_t eq = kv.find('=');
+        if (eq == std::string::npos) fail(EDGELLM_ERR_INTERNAL, "OpenCL: CLBlast parameter '%s' is not NAME=value", kv.c_str());
+        params[kv.substr(0, eq)] = (size_t)std::strtoul(kv.c_str() + eq + 1, nullptr, 10);
+        pos = e + 1;
+    }
+    const clblast::StatusCode st = clblast::OverrideParameters(dev_, "Xgemm", clblast::Precision::kHalf, params);
+    if (st != clblast::StatusCode::kSuccess)
+        fail(EDGELLM_ERR_DEVICE, "OpenCL: CLBlast rejected the %s row's HGEMM parameters (status %d)", tune_.row.c_str(), (int)st);
+}
+
 std::string ClBackend::describe() const {
     static const char *const kDot[] = {"plain multiplies", "cl_khr_integer_dot_product", "arm_dot_acc"};
-    return strprintf("tuning row %s, int8 dot: %s, sub-groups %s, prefill %s", tune_.row.c_str(), kDot[tune_.dot],
-                     subgroups_ ? "on" : "off", fp16_ ? "HGEMM (half tiles)" : "SGEMM");
+    return strprintf("tuning row %s, int8 dot: %s, sub-groups %s, prefill %s%s", tune_.row.c_str(), kDot[tune_.dot],
+                     subgroups_ ? "on" : "off", fp16_ ? "HGEMM (half tiles)" : "SGEMM",
+                     fp16_ && !tune_.clblast_hgemm.empty() ? " with the row's CLBlast parameters" : "");
 }
 
 ClBackend::~ClBackend() {
@@ -111,7 +134,9 @@ void ClBackend::build_programs() {
         subgroups_ ? 1 : 0, tune_.dot, tune_.argmax_wg);
     const std::string common = kernel_source("common.cl");
     std::string options = "-cl-mad-enable";
-    if (subgroups_ || tune_.dot == 1) options += " -cl-std=CL2.0";
+    if (subgroups_ || tune_.dot == 1)
+        options += device_string(dev_, CL_DEVICE_OPENCL_C_VERSION).find("OpenCL C 3.") != std::string::npos ? " -cl-std=CL3.0"
+                                                                                                      : " -cl-std=CL2.0";
     for (const char *file : kProgramFiles) {
         bool cached = false;
         cl_program p = nullptr;

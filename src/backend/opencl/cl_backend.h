@@ -158,6 +158,8 @@ private:
                    bool accumulate, size_t x_off, size_t y_off);
     cl_mem inv_freq_buffer(const std::vector<float> &f);
     void build_programs();
+    // Hands the row's Xgemm parameters for half precision to CLBlast (OverrideParameters).
+    void inject_clblast_hgemm();
 
     OpenClBackendOptions opt_;
     Logger log_;

@@ -21,6 +21,7 @@ struct Row {
     const char *driver;              // substring of CL_DRIVER_VERSION ("" any)
     const char *settings;
     const char *chosen_by;           // bench/results file, or the design note that explains it
+    const char *clblast_hgemm = "";  // Tuning::clblast_hgemm
 };
 
 // First match wins.
@@ -31,7 +32,9 @@ const std::vector<Row> &table() {
         {"mali-g610", "", {"Mali-G610", "Mali-LODX"}, "",
          "gemv_wg=64,gemv_lpr=16,gemv_rows=4,gemv_max_n=4,attn_wg=64,attn_chunk=64,norm_wg=64,"
          "gemm_tile_mb=64,argmax_wg=64,argmax_groups=64",
-         "docs/mali-g610.md (design; no board measurement yet)"},
+         "docs/mali-g610.md (design; no board measurement yet)",
+         // CLBlast 1.7.0's database entry for "Mali-G610 MC6" (Debian's 1.5.3 has no Valhall row).
+         "GEMMK=0,KREG=1,KWG=32,KWI=2,MDIMA=32,MDIMC=32,MWG=64,NDIMB=8,NDIMC=8,NWG=64,SA=0,SB=0,STRM=0,STRN=0,VWM=2,VWN=4"},
         // Other Valhall / Bifrost Malis: the G610 settings.
         {"mali", "ARM", {"Mali"}, "",
          "gemv_wg=64,gemv_lpr=16,gemv_rows=4,gemv_max_n=4,attn_wg=64,attn_chunk=64,norm_wg=64,"
@@ -125,6 +128,7 @@ Tuning tuning_for(const std::string &name, const std::string &vendor, const std:
     if (!row) fail(EDGELLM_ERR_INVALID_ARGUMENT, "OpenCL tuning: no row named '%s'", forced_row.c_str());
     Tuning t;
     t.row = row->name;
+    t.clblast_hgemm = row->clblast_hgemm;
     apply_tuning(t, row->settings);
     apply_tuning(t, overrides);
     return t;

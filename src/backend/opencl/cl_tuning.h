@@ -28,6 +28,9 @@ struct Tuning {
     int argmax_wg = 64;    // argmax: items per work-group (power of two) ...
     int argmax_groups = 64;// ... and at most this many work-groups
     int flush_every = 0;   // clFlush after this many launches (0: only where the host waits)
+    // CLBlast Xgemm parameters injected for HGEMM (OverrideParameters), "NAME=value,..."; empty:
+    // CLBlast's own database. Rows only (not an override key).
+    std::string clblast_hgemm;
 };
 
 // The row for a device (tuning table in cl_tuning.cpp), with `forced_row` (if not empty) chosen by

@@ -24,8 +24,11 @@ Scratch::Scratch(Backend &be, const ModelConfig &c, int nb, int n_ctx) : n_batch
     last = be.alloc(c.n_embd);
     logits = be.alloc(c.n_vocab);
     tok = be.alloc(1);
-    rope[0] = rope_table(c, 0, n_ctx);
-    rope[1] = rope_table(c, 1, n_ctx);
+    (void)n_ctx;
+    for (int i = 0; i < 2; ++i) {
+        rope[i] = rope_table(c, i, 0);
+        rope_long[i] = rope_table(c, i, INT32_MAX);
+    }
 }
 
 namespace {
@@ -49,8 +52,10 @@ void attention_block(const Model &m, KvCache &cache, Scratch &s, int l, int n, i
         be.rms_norm(*s.k, *s.k, *w.k_norm, n * c.n_head_kv, c.head_dim, c.rms_eps);
     }
     if (lc.rope >= 0) {
-        be.rope(*s.q, n, c.n_head, pos0, s.rope[lc.rope]);
-        be.rope(*s.k, n, c.n_head_kv, pos0, s.rope[lc.rope]);
+        const bool long_pass = c.rope_scaling == RopeScaling::LongRope && pos0 + n > c.rope_original_ctx;
+        const RopeTable &rt = long_pass ? s.rope_long[lc.rope] : s.rope[lc.rope];
+        be.rope(*s.q, n, c.n_head, pos0, rt);
+        be.rope(*s.k, n, c.n_head_kv, pos0, rt);
     }
     be.kv_store(cache, l, *s.k, *s.v, pos0, n);
 

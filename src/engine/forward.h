@@ -9,14 +9,14 @@
 
 namespace edgellm {
 
-// Activation buffers for up to n_batch tokens and the RoPE tables for a context of n_ctx,
-// owned by a session.
+// Activation buffers for up to n_batch tokens and the RoPE tables, owned by a session.
 struct Scratch {
     Scratch(Backend &be, const ModelConfig &c, int n_batch, int n_ctx);
     int n_batch;
     std::unique_ptr<Buffer> x, xn, q, k, v, att, o, gate, up, last, logits;
     std::unique_ptr<Buffer> tok;  // forward_greedy_keep's token, held on the device (one int32)
     RopeTable rope[2];            // global and local layers (config.layers[l].rope)
+    RopeTable rope_long[2];       // the same with longrope's long factors (passes past the original context)
 };
 
 // Runs tokens[0..n) at positions pos0.. (n <= scratch.n_batch, pos0 + n <= cache.n_ctx). If

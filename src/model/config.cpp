@@ -59,7 +59,7 @@ void finalize_config(ModelConfig &c) {
     }
 }
 
-RopeTable rope_table(const ModelConfig &c, int which, int n_ctx) {
+RopeTable rope_table(const ModelConfig &c, int which, int n_positions) {
     RopeTable t;
     t.head_dim = c.head_dim;
     t.rot_dim = c.rot_dim();
@@ -71,7 +71,7 @@ RopeTable rope_table(const ModelConfig &c, int which, int n_ctx) {
     const RopeScaling scaling = local ? RopeScaling::None : c.rope_scaling;
     const std::vector<float> *ext = nullptr;
     if (scaling == RopeScaling::LongRope) {
-        const bool use_long = n_ctx > c.rope_original_ctx && !c.rope_long_factors.empty();
+        const bool use_long = n_positions > c.rope_original_ctx && !c.rope_long_factors.empty();
         ext = use_long ? &c.rope_long_factors : &c.rope_short_factors;
         if ((int)ext->size() != half) ext = nullptr;
         double factor = c.rope_original_ctx > 0 && c.n_ctx_train > 0 ? (double)c.n_ctx_train / c.rope_original_ctx : 1.0;

@@ -86,8 +86,10 @@ struct RopeTable {
 };
 
 // Per-dimension inverse frequencies of table `which` (0 global, 1 local) with the configured
-// scaling applied; n_ctx is the context the session runs with (longrope picks its factors by it).
-RopeTable rope_table(const ModelConfig &c, int which, int n_ctx);
+// scaling applied. longrope: the long factors for a forward pass whose positions reach past
+// rope_original_ctx (n_positions = its last position + 1), the short ones otherwise — per pass,
+// as transformers switches them (keys already cached keep their rotation).
+RopeTable rope_table(const ModelConfig &c, int which, int n_positions);
 // Table 0's inverse frequencies (rot_dim/2).
 std::vector<float> rope_inv_freq(const ModelConfig &c);
 

@@ -306,3 +306,22 @@ TEST_CASE("sampler: plain_greedy only where sample() is the argmax of the logits
     p.presence_penalty = -0.5f;
     CHECK_FALSE(Sampler(p).plain_greedy());
 }
+
+TEST_CASE("rope: longrope switches to the long factors for a pass past the original context") {
+    ModelConfig c;
+    c.head_dim = 8;
+    c.rope_theta = 10000.f;
+    c.rope_scaling = RopeScaling::LongRope;
+    c.rope_original_ctx = 64;
+    c.n_ctx_train = 256;
+    c.rope_short_factors = {1.f, 1.f, 1.f, 1.f};
+    c.rope_long_factors = {2.f, 4.f, 8.f, 16.f};
+    const RopeTable s = rope_table(c, 0, 64), l = rope_table(c, 0, 65);
+    for (int i = 0; i < 4; ++i) {
+        CHECK(s.inv_freq[i] == doctest::Approx(std::pow(10000.0, -2.0 * i / 8)));
+        CHECK(l.inv_freq[i] == doctest::Approx(s.inv_freq[i] / c.rope_long_factors[i]));
+    }
+    // transformers' attention factor: sqrt(1 + ln(256 / 64) / ln(64)), on both tables
+    CHECK(s.mscale == doctest::Approx(std::sqrt(1.0 + std::log(4.0) / std::log(64.0))));
+    CHECK(l.mscale == s.mscale);
+}

@@ -159,10 +159,11 @@ EDGELLM_API void edgellm_set_log_callback(edgellm_log_callback callback, void *u
 typedef enum edgellm_backend {
     EDGELLM_BACKEND_AUTO = 0,   /* OpenCL GPU when one works, otherwise the CPU (logged) */
     EDGELLM_BACKEND_CPU = 1,    /* the fast CPU backend: SIMD kernels chosen from the CPU's
-                                 * features, int8 products, fp16 KV cache (since 0.1: scalar) */
+                                 * features, int8 products, fp16 KV cache (since 0.2; in 0.1 the
+                                 * scalar reference) */
     EDGELLM_BACKEND_OPENCL = 2,
     EDGELLM_BACKEND_CPU_REFERENCE = 3 /* the scalar CPU reference the other backends are tested
-                                       * against: slow, float KV cache. Added after 0.1.0. */
+                                       * against: slow, float KV cache. Since 0.2. */
 } edgellm_backend;
 
 typedef struct edgellm_device_info {

@@ -263,7 +263,7 @@ struct Service {
 };
 
 int usage(const char *argv0) {
-    std::fprintf(stderr, "usage: %s MODEL [-b cpu|opencl|auto] [-c N_CTX] [-T DEFAULT_TIMEOUT_MS]\n",
+    std::fprintf(stderr, "usage: %s MODEL [-b cpu|reference|opencl|auto] [-c N_CTX] [-T DEFAULT_TIMEOUT_MS]\n",
                  argv0);
     return 2;
 }
@@ -287,6 +287,7 @@ int main(int argc, char **argv) {
         edgellm_model_params mp;
         edgellm_model_params_init(&mp);
         if (backend == "cpu") mp.backend = EDGELLM_BACKEND_CPU;
+        else if (backend == "reference") mp.backend = EDGELLM_BACKEND_CPU_REFERENCE;
         else if (backend == "opencl") mp.backend = EDGELLM_BACKEND_OPENCL;
         else if (backend != "auto") return usage(argv[0]);
         edgellm::Model model(argv[1], &mp);

@@ -336,7 +336,9 @@ edgellm_status edgellm_model_get_info(const edgellm_model *model, edgellm_model_
     f.n_ff = m.config.n_ff;
     f.bos_token = m.bos_id;
     f.eos_token = m.eos_id;
-    f.backend = std::strcmp(m.backend->name(), "opencl") == 0 ? EDGELLM_BACKEND_OPENCL : EDGELLM_BACKEND_CPU;
+    f.backend = std::strcmp(m.backend->name(), "opencl") == 0      ? EDGELLM_BACKEND_OPENCL
+                : std::strcmp(m.backend->name(), "reference") == 0 ? EDGELLM_BACKEND_CPU_REFERENCE
+                                                                   : EDGELLM_BACKEND_CPU;
     f.weights = m.weights_format;
     f.n_params = m.n_params;
     f.weight_bytes = m.weight_bytes;

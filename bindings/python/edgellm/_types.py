@@ -15,6 +15,7 @@ class Backend(enum.IntEnum):
     AUTO = 0
     CPU = 1
     OPENCL = 2
+    CPU_REFERENCE = 3  # the scalar CPU reference (float activations)
 
 
 class Weights(enum.IntEnum):

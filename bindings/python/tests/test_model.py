@@ -69,7 +69,7 @@ def test_model_info(model):
     assert info.architecture == "llama" == model.architecture
     assert info.n_vocab == model.n_vocab == 49152
     assert info.n_layer == 30 and info.n_embd == 576
-    assert info.backend == edgellm.Backend.CPU and info.device_name.startswith("CPU")
+    assert info.backend == edgellm.Backend.CPU_REFERENCE and info.device_name.startswith("CPU")
     assert info.weight_bytes > 0 and info.n_params > 100_000_000
     assert model.context_length == info.n_ctx_train > 0
 

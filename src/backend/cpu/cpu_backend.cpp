@@ -62,7 +62,7 @@ class CpuBackend : public Backend {
 public:
     explicit CpuBackend(const CpuBackendOptions &opt) : pool_(opt.n_threads) {}
 
-    const char *name() const override { return "cpu"; }
+    const char *name() const override { return "reference"; }
     std::string device_name() const override {
         return strprintf("CPU (%d thread%s)", pool_.size(), pool_.size() == 1 ? "" : "s");
     }

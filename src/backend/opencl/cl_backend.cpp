@@ -127,11 +127,21 @@ ClBackend::~ClBackend() {
 }
 
 void ClBackend::build_programs() {
-    defines_ = strprintf(
-        "#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_ROWS %d\n#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n"
-        "#define HEAD_DIM_MAX %d\n#define NORM_WG %d\n#define USE_SUBGROUPS %d\n#define DOT_IMPL %d\n#define ARGMAX_WG %d\n",
-        tune_.gemv_wg, tune_.gemv_lpr, tune_.gemv_rows, tune_.attn_wg, kAttnMaxChunk, kHeadDimMax, tune_.norm_wg,
-        subgroups_ ? 1 : 0, tune_.dot, tune_.argmax_wg);
+    // Each program gets the defines it reads (so changing one knob recompiles only its files):
+    // common.cl's for all, then the file's own.
+    const std::string common_defs = strprintf("#define USE_SUBGROUPS %d\n#define DOT_IMPL %d\n", subgroups_ ? 1 : 0, tune_.dot);
+    auto file_defines = [&](const std::string &file) -> std::string {
+        if (file == "gemv.cl")
+            return strprintf("#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_ROWS %d\n", tune_.gemv_wg,
+                             tune_.gemv_lpr, tune_.gemv_rows);
+        if (file == "attention.cl")
+            return strprintf("#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n#define HEAD_DIM_MAX %d\n", tune_.attn_wg,
+                             kAttnMaxChunk, kHeadDimMax);
+        if (file == "norm.cl") return strprintf("#define NORM_WG %d\n", tune_.norm_wg);
+        if (file == "sample.cl") return strprintf("#define ARGMAX_WG %d\n", tune_.argmax_wg);
+        return "";
+    };
+    defines_ = common_defs;  // what bench.cl is built with
     const std::string common = kernel_source("common.cl");
     std::string options = "-cl-mad-enable";
     if (subgroups_ || tune_.dot == 1)
@@ -141,7 +151,8 @@ void ClBackend::build_programs() {
         bool cached = false;
         cl_program p = nullptr;
         try {
-            p = build_program(ctx_, dev_, defines_ + common + "\n" + kernel_source(file), options, dev_key_, log_, &cached);
+            p = build_program(ctx_, dev_, common_defs + file_defines(file) + common + "\n" + kernel_source(file), options,
+                              dev_key_, log_, &cached);
         } catch (const Error &) {
             // The int8 dot product (an extension) is the one construct a compiler may reject although
             // the device names it: fall back to plain multiplies rather than fail the backend.
@@ -390,9 +401,9 @@ double ClBackend::measure_bandwidth_gbs() {
     cl_long n4 = (cl_long)(bytes / 16);
     size_t lws = 256, gws = std::min<size_t>(bytes / 16, (size_t)1 << 22);
     gws = (gws + lws - 1) / lws * lws;
-    // Timed as several copies back to back: a single launch's host round trip (launch, clFinish)
-    // reads as bandwidth lost, ~3 % on the H200 (3.94 against 4.06 TB/s by the copy's own events).
-    // The first batch (one copy) warms up and sizes the batches to ~20 ms.
+    // Timed as several copies back to back, so that one launch's host round trip (launch,
+    // clFinish) does not read as bandwidth lost. The first batch (one copy) warms up and sizes the
+    // batches to ~20 ms.
     double best = 0;
     int per = 1;
     args(k, a.m, b.m, n4);

@@ -135,8 +135,9 @@ void ClBackend::build_programs() {
             return strprintf("#define GEMV_WG %d\n#define GEMV_LPR %d\n#define GEMV_ROWS %d\n", tune_.gemv_wg,
                              tune_.gemv_lpr, tune_.gemv_rows);
         if (file == "attention.cl")
-            return strprintf("#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n#define HEAD_DIM_MAX %d\n", tune_.attn_wg,
-                             kAttnMaxChunk, kHeadDimMax);
+            return strprintf("#define ATTN_WG %d\n#define ATTN_MAX_CHUNK %d\n#define HEAD_DIM_MAX %d\n#define ATTN_TB %d\n"
+                             "#define ATTN_PCHUNK %d\n", tune_.attn_wg, kAttnMaxChunk, kHeadDimMax, kAttnPrefillTokens,
+                             kAttnPrefillChunk);
         if (file == "norm.cl") return strprintf("#define NORM_WG %d\n", tune_.norm_wg);
         if (file == "sample.cl") return strprintf("#define ARGMAX_WG %d\n", tune_.argmax_wg);
         return "";

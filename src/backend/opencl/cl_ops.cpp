@@ -407,14 +407,15 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
     const size_t qd = (size_t)p.n_head * p.head_dim;
     need(q.n_floats >= (size_t)n * qd && out.n_floats >= (size_t)n * qd && &out != &q, "attention buffers");
     touch(out);
-    // Decode: the reduction also writes the output's int8 form for the Wo product.
-    const bool q8 = p.head_dim % 32 == 0 && want_q8(qd / 32, (size_t)n);
-    if (q8) q8_target(cb(out), (size_t)n * qd);
     const int ctx = pos0 + n;
+    // Prefill: query tokens in blocks that share each K / V load (attn_prefill), chunks of at most
+    // kAttnPrefillChunk positions; decode: one work-group per (chunk, head, token) (attn_partial).
+    const bool prefill = n > tune_.gemv_max_n;
+    const int max_chunk = prefill ? kAttnPrefillChunk : kAttnMaxChunk;
     int n_chunks = std::max(1, (ctx + tune_.attn_chunk - 1) / tune_.attn_chunk);
     int chunk = (ctx + n_chunks - 1) / n_chunks;
-    if (chunk > kAttnMaxChunk) {
-        n_chunks = (ctx + kAttnMaxChunk - 1) / kAttnMaxChunk;
+    if (chunk > max_chunk) {
+        n_chunks = (ctx + max_chunk - 1) / max_chunk;
         chunk = (ctx + n_chunks - 1) / n_chunks;
     }
     const int direct = n_chunks == 1;
@@ -425,17 +426,31 @@ void ClBackend::attention(Buffer &out, const Buffer &q, const KvCache &cache, in
         ensure(part_o_, part_o_cap_, (size_t)tb * p.n_head * n_chunks * p.head_dim * 4);
         ensure(part_ml_, part_ml_cap_, (size_t)tb * p.n_head * n_chunks * 2 * 4);
     }
-    cl_kernel kp = kernel("attn_partial");
+    // Decode: the reduction also writes the output's int8 form for the Wo product.
+    const bool q8 = p.head_dim % 32 == 0 && want_q8(qd / 32, (size_t)n);
+    if (q8) q8_target(cb(out), (size_t)n * qd);
+    cl_kernel kp = kernel(prefill ? "attn_prefill" : "attn_partial");
     cl_kernel kr = kernel("attn_reduce");
     for (int t0 = 0; t0 < n; t0 += tb) {
         const int nt = std::min(tb, n - t0);
-        args(kp, mem_of(q), kv.k[layer].m, kv.v[layer].m, mem_of(out), direct ? dummy_.m : part_o_.m,
-             direct ? dummy_.m : part_ml_.m, (cl_int)p.n_head, (cl_int)p.n_head_kv, (cl_int)p.head_dim,
-             (cl_float)p.scale, (cl_int)pos0, (cl_int)t0, (cl_int)chunk, (cl_int)n_chunks, (cl_int)direct,
-             (cl_float)p.softcap, (cl_int)p.window);
-        size_t gws[3] = {(size_t)n_chunks * tune_.attn_wg, (size_t)p.n_head, (size_t)nt};
-        size_t lws[3] = {(size_t)tune_.attn_wg, 1, 1};
-        launch("attn_partial", kp, 3, gws, lws);
+        if (prefill) {
+            args(kp, mem_of(q), kv.k[layer].m, kv.v[layer].m, mem_of(out), direct ? dummy_.m : part_o_.m,
+                 direct ? dummy_.m : part_ml_.m, (cl_int)p.n_head, (cl_int)p.n_head_kv, (cl_int)p.head_dim,
+                 (cl_float)p.scale, (cl_int)pos0, (cl_int)t0, (cl_int)nt, (cl_int)chunk, (cl_int)n_chunks,
+                 (cl_int)direct, (cl_float)p.softcap, (cl_int)p.window);
+            const size_t blocks = ((size_t)nt + kAttnPrefillTokens - 1) / kAttnPrefillTokens;
+            size_t gws[3] = {(size_t)n_chunks * tune_.attn_wg, (size_t)p.n_head, blocks};
+            size_t lws[3] = {(size_t)tune_.attn_wg, 1, 1};
+            launch("attn_prefill", kp, 3, gws, lws);
+        } else {
+            args(kp, mem_of(q), kv.k[layer].m, kv.v[layer].m, mem_of(out), direct ? dummy_.m : part_o_.m,
+                 direct ? dummy_.m : part_ml_.m, (cl_int)p.n_head, (cl_int)p.n_head_kv, (cl_int)p.head_dim,
+                 (cl_float)p.scale, (cl_int)pos0, (cl_int)t0, (cl_int)chunk, (cl_int)n_chunks, (cl_int)direct,
+                 (cl_float)p.softcap, (cl_int)p.window);
+            size_t gws[3] = {(size_t)n_chunks * tune_.attn_wg, (size_t)p.n_head, (size_t)nt};
+            size_t lws[3] = {(size_t)tune_.attn_wg, 1, 1};
+            launch("attn_partial", kp, 3, gws, lws);
+        }
         if (direct) continue;
         if (q8) {
             cl_kernel kq = kernel("attn_reduce_q8");

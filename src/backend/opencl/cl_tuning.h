@@ -49,6 +49,8 @@ std::vector<std::string> tuning_rows();
 // Work-group size limits the kernels rely on.
 constexpr int kAttnMaxChunk = 1024;  // positions per attention work-group (its __local scores)
 constexpr int kHeadDimMax = 256;     // largest head_dim of the attention kernels
+constexpr int kAttnPrefillTokens = 8;   // query tokens per attn_prefill work-group (K / V loaded once for them)
+constexpr int kAttnPrefillChunk = 128;  // positions per attn_prefill work-group (its __local scores)
 
 }  // namespace ocl
 }  // namespace edgellm

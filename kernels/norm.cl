@@ -31,6 +31,9 @@ __kernel __attribute__((reqd_work_group_size(NORM_WG, 1, 1))) void rms_norm_q8(
     const int lid = get_local_id(0);
     __global const float *xr = x + x_off + (long)t * dim;
     const float inv = row_inv_rms(xr, dim, eps, scratch);
+    // Items write whole 32-groups that other items read for the sum: with out == x (in place),
+    // every read must be done first.
+    barrier(CLK_GLOBAL_MEM_FENCE);
     __global float *o = out + (long)t * dim;
     const int G = dim / 32;
     for (int g = lid; g < G; g += NORM_WG) {

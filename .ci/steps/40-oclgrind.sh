@@ -29,7 +29,7 @@ status=0
 # The device test provokes API errors on purpose (a broken kernel, a corrupt cache binary), so
 # --check-api applies to the op tests only; memory errors and races count everywhere.
 MEM_PAT='invalid (read|write)|data race'
-for t in test_opencl_device test_opencl_ops test_opencl_layer test_opencl_sample; do
+for t in test_opencl_device test_opencl_ops test_opencl_sample; do
   echo "--- oclgrind: $t"
   opts="--data-races"
   pat="$MEM_PAT"

@@ -37,6 +37,9 @@ ClBackend::ClBackend(const OpenClBackendOptions &opt) : opt_(opt), log_(opt.log)
     check(clGetDeviceInfo(dev_, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ma, &ma, nullptr),
           "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
     max_alloc_ = (size_t)ma;
+    cl_ulong gm = 0;
+    clGetDeviceInfo(dev_, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof gm, &gm, nullptr);
+    global_mem_ = (size_t)gm;
     const std::string split = env("EDGELLM_OPENCL_MAX_ALLOC");  // test hook: force splits
     if (!split.empty()) max_alloc_ = std::min(max_alloc_, (size_t)std::strtoull(split.c_str(), nullptr, 10));
     // The row: forced by the params or EDGELLM_OPENCL_ROW, else by the device; overrides from
@@ -341,6 +344,11 @@ std::unique_ptr<KvCache> ClBackend::alloc_kv(int n_layer, int n_ctx, int kv_dim)
     const size_t bytes = (size_t)n_ctx * (size_t)kv_dim * 2;
     if (bytes > max_alloc_)
         fail(EDGELLM_ERR_DEVICE_OUT_OF_MEMORY, "OpenCL: KV cache layer of %zu bytes exceeds the device's max allocation %zu", bytes, max_alloc_);
+    // Devices that allocate lazily (PoCL) accept buffers past their memory and fail later: refuse a
+    // cache larger than the device's global memory here.
+    if (global_mem_ > 0 && bytes * 2 * (size_t)n_layer > global_mem_)
+        fail(EDGELLM_ERR_DEVICE_OUT_OF_MEMORY, "OpenCL: KV cache of %zu bytes exceeds the device's %zu bytes of global memory",
+             bytes * 2 * (size_t)n_layer, global_mem_);
     for (int l = 0; l < n_layer; ++l) {
         kv->k.emplace_back(make_buffer(bytes, nullptr, CL_MEM_READ_WRITE));
         kv->v.emplace_back(make_buffer(bytes, nullptr, CL_MEM_READ_WRITE));

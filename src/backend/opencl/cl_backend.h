@@ -168,6 +168,7 @@ private:
     cl_command_queue queue_ = nullptr;
     std::string dev_name_, dev_key_;
     size_t max_alloc_ = 0;
+    size_t global_mem_ = 0;  // CL_DEVICE_GLOBAL_MEM_SIZE
     Tuning tune_;
     bool subgroups_ = false, fp16_ = false;
     bool profiling_ = false;

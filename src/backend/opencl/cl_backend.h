@@ -156,6 +156,10 @@ private:
               bool accumulate, size_t x_off, size_t y_off);
     void gemm_half(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
                    bool accumulate, size_t x_off, size_t y_off);
+    // Rows per prefill tile of chunk c (elements of elem_bytes), with tile_ made that large.
+    size_t gemm_tile_rows(const WeightChunk &c, size_t K, size_t elem_bytes);
+    // Rows r0..r0+nr of chunk c into tile_ as a column-major (nr x K) matrix of half or float.
+    void dequant_tile(const ClWeight &W, const WeightChunk &c, size_t r0, size_t nr, bool half);
     cl_mem inv_freq_buffer(const std::vector<float> &f);
     void build_programs();
     // Hands the row's Xgemm parameters for half precision to CLBlast (OverrideParameters).

@@ -220,25 +220,36 @@ void ClBackend::gemv(const GemvOut *outs, int count, const Buffer &x, size_t x_o
     launch(kn, k, 2, gws, lws);
 }
 
+size_t ClBackend::gemm_tile_rows(const WeightChunk &c, size_t K, size_t elem_bytes) {
+    // As many rows as the tile budget holds, a multiple of 64 (CLBlast pads nothing).
+    size_t rows = std::max<size_t>(64, ((size_t)tune_.gemm_tile_mb << 20) / (K * elem_bytes) / 64 * 64);
+    rows = std::min<size_t>(rows, (size_t)c.rows);
+    ensure(tile_, tile_cap_, rows * K * elem_bytes);
+    return rows;
+}
+
+void ClBackend::dequant_tile(const ClWeight &W, const WeightChunk &c, size_t r0, size_t nr, bool half) {
+    const size_t K = (size_t)W.cols;
+    const char *kn = half ? (W.type == DType::Q4 ? "dequant_tgh_q4" : W.type == DType::Q8_0 ? "dequant_tgh_q8"
+                             : W.type == DType::F16 ? "dequant_th_f16" : "dequant_th_f32")
+                          : (W.type == DType::Q4 ? "dequant_tg_q4" : W.type == DType::Q8_0 ? "dequant_tg_q8"
+                             : W.type == DType::F16 ? "dequant_t_f16" : "dequant_t_f32");
+    cl_kernel k = kernel(kn);
+    args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
+         (cl_int)W.has_mins, (cl_int)K, (cl_long)r0, (cl_int)nr, tile_.m);
+    size_t gws[2] = {round_up(nr, 64), quantized(W.type) ? K / 32 : K}, lws[2] = {64, 1};
+    launch(kn, k, 2, gws, lws);
+}
+
 void ClBackend::gemm(Buffer &y, const ClWeight &W, const WeightChunk &c, const Buffer &x, int n,
                      bool accumulate, size_t x_off, size_t y_off) {
     touch(y);
     if (fp16_) return gemm_half(y, W, c, x, n, accumulate, x_off, y_off);
     const size_t K = (size_t)W.cols;
-    // Rows per tile: as many as the tile budget holds, a multiple of 64 (CLBlast pads nothing).
-    size_t tile_rows = std::max<size_t>(64, ((size_t)tune_.gemm_tile_mb << 20) / (K * 4) / 64 * 64);
-    tile_rows = std::min<size_t>(tile_rows, (size_t)c.rows);
-    ensure(tile_, tile_cap_, tile_rows * K * 4);
-    const bool grouped = quantized(W.type);
-    const char *kn = W.type == DType::Q4 ? "dequant_tg_q4" : W.type == DType::Q8_0 ? "dequant_tg_q8"
-                     : W.type == DType::F16 ? "dequant_t_f16" : "dequant_t_f32";
-    cl_kernel k = kernel(kn);
+    const size_t tile_rows = gemm_tile_rows(c, K, 4);
     for (size_t r0 = 0; r0 < (size_t)c.rows; r0 += tile_rows) {
         const size_t nr = std::min(tile_rows, (size_t)c.rows - r0);
-        args(k, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
-             (cl_int)W.has_mins, (cl_int)K, (cl_long)r0, (cl_int)nr, tile_.m);
-        size_t gws[2] = {round_up(nr, 64), grouped ? K / 32 : K}, lws[2] = {64, 1};
-        launch(kn, k, 2, gws, lws);
+        dequant_tile(W, c, r0, nr, false);
         // Column-major: C (nr x n, ldc = W.rows, i.e. y row-major) = T (nr x K) * X (K x n, ld K).
         const size_t c_off = y_off + (size_t)c.row0 + r0;
         size_t tmp_bytes = 0;
@@ -267,21 +278,13 @@ void ClBackend::gemm_half(Buffer &y, const ClWeight &W, const WeightChunk &c, co
                           bool accumulate, size_t x_off, size_t y_off) {
     const size_t K = (size_t)W.cols;
     const size_t ks = std::min(K, std::max<size_t>(32, (size_t)tune_.hgemm_k / 32 * 32));
-    size_t tile_rows = std::max<size_t>(64, ((size_t)tune_.gemm_tile_mb << 20) / (K * 2) / 64 * 64);
-    tile_rows = std::min<size_t>(tile_rows, (size_t)c.rows);
-    ensure(tile_, tile_cap_, tile_rows * K * 2);
+    const size_t tile_rows = gemm_tile_rows(c, K, 2);
     ensure(xh_, xh_cap_, (size_t)n * ks * 2);
     ensure(yh_, yh_cap_, (size_t)n * tile_rows * 2);
-    const bool grouped = quantized(W.type);
-    const char *kn = W.type == DType::Q4 ? "dequant_tgh_q4" : W.type == DType::Q8_0 ? "dequant_tgh_q8"
-                     : W.type == DType::F16 ? "dequant_th_f16" : "dequant_th_f32";
-    cl_kernel kd = kernel(kn), kx = kernel("to_half"), ka = kernel("add_half");
+    cl_kernel kx = kernel("to_half"), ka = kernel("add_half");
     for (size_t r0 = 0; r0 < (size_t)c.rows; r0 += tile_rows) {
         const size_t nr = std::min(tile_rows, (size_t)c.rows - r0);
-        args(kd, c.data.m, c.scales.m ? c.scales.m : dummy_.m, c.mins.m ? c.mins.m : (c.scales.m ? c.scales.m : dummy_.m),
-             (cl_int)W.has_mins, (cl_int)K, (cl_long)r0, (cl_int)nr, tile_.m);
-        size_t gws[2] = {round_up(nr, 64), grouped ? K / 32 : K}, lws[2] = {64, 1};
-        launch(kn, kd, 2, gws, lws);
+        dequant_tile(W, c, r0, nr, true);
         for (size_t k0 = 0; k0 < K; k0 += ks) {
             const size_t kn2 = std::min(ks, K - k0);
             args(kx, mem_of(x), (cl_long)x_off, (cl_int)K, (cl_int)k0, (cl_int)kn2, xh_.m);

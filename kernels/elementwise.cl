@@ -1,5 +1,5 @@
-// Element-wise ops over float buffers: the gated activations, the residual add, biases, the
-// logit soft-cap and scaling. Grids: (n) rounded up; add_bias (dim, n).
+// Element-wise ops over float buffers: the gated activations, the residual add, biases and the
+// logit soft-cap. Grids: (n) rounded up; add_bias (dim, n).
 __kernel void glu_silu(__global float *out, __global const float *gate, __global const float *up, long n) {
     const long i = get_global_id(0);
     if (i >= n) return;
@@ -52,12 +52,6 @@ __kernel void softcap(__global float *x, long n, float cap) {
     const long i = get_global_id(0);
     if (i >= n) return;
     x[i] = cap * tanh(x[i] / cap);
-}
-
-__kernel void scale(__global float *x, long off, long n, float s) {
-    const long i = get_global_id(0);
-    if (i >= n) return;
-    x[off + i] *= s;
 }
 
 // Prefill HGEMM helpers. to_half: out[t * K + k] = x[x_off + t * K + k] as half, for the K-slice

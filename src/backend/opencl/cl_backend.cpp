@@ -321,7 +321,7 @@ std::unique_ptr<Weight> ClBackend::upload_vector(std::vector<float> &&v) {
     c.rows = 1;
     c.data = Mem(make_buffer(v.size() * 4, v.data(), CL_MEM_READ_ONLY));
     w->chunks.push_back(std::move(c));
-    w->host = std::move(v);
+    std::vector<float>().swap(v);
     return w;
 }
 

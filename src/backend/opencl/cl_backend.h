@@ -62,7 +62,6 @@ struct WeightChunk {
 struct ClWeight : Weight {
     bool has_mins = false;
     std::vector<WeightChunk> chunks;  // one unless the tensor exceeds the max allocation
-    std::vector<float> host;          // vectors: a host copy too (RoPE tables, checks)
 };
 
 struct ClKv : KvCache {

@@ -28,7 +28,7 @@ bool quant(DType t) { return t == DType::Q4 || t == DType::Q8_0; }
 
 // x quantized as quant.cl does (d = max|x| / 127 per 32-group, q = round-half-even(x * 127 / max))
 // and dequantized again: what the int8 products multiply by.
-std::vector<float> emulate_q8(const std::vector<float> &x, int K) {
+std::vector<float> emulate_q8(const std::vector<float> &x) {
     std::vector<float> out(x.size());
     for (size_t g0 = 0; g0 < x.size(); g0 += 32) {
         float amax = 0.f;
@@ -36,7 +36,6 @@ std::vector<float> emulate_q8(const std::vector<float> &x, int K) {
         const float d = amax / 127.f, id = amax > 0.f ? 127.f / amax : 0.f;
         for (int i = 0; i < 32; ++i) out[g0 + i] = d * std::nearbyint(x[g0 + i] * id);
     }
-    (void)K;
     return out;
 }
 
@@ -65,7 +64,7 @@ void check_matmul(Backend &ob, const Fmt &f, int rows, int K, int n, bool accumu
     std::vector<float> xv = rand_vec((size_t)n * K, seed + 1);
     const bool int8 = quant(f.t) && n <= gemv_max_n;
     Pair x = twin(ob, xv);
-    if (int8) cpu_backend().write(*x.c, emulate_q8(xv, K).data(), xv.size());
+    if (int8) cpu_backend().write(*x.c, emulate_q8(xv).data(), xv.size());
     Pair y = twin(ob, rand_vec((size_t)n * rows, seed + 2));
     cpu_backend().matmul(*y.c, *wc, *x.c, n, accumulate);
     ob.matmul(*y.o, *wo, *x.o, n, accumulate);
@@ -140,7 +139,7 @@ TEST_CASE("opencl matmul_shared: q/k/v and gate/up as one launch, fallbacks for 
                 CAPTURE(n);
                 std::vector<float> xv = rand_vec((size_t)n * K, 300 + (uint32_t)n);
                 Pair x = twin(*ob, xv);
-                if (quant(f.t) && n <= 4) cpu_backend().write(*x.c, emulate_q8(xv, K).data(), xv.size());
+                if (quant(f.t) && n <= 4) cpu_backend().write(*x.c, emulate_q8(xv).data(), xv.size());
                 Pair y[3] = {twin(*ob, std::vector<float>((size_t)n * 64, 0.f)),
                              twin(*ob, std::vector<float>((size_t)n * 17, 0.f)),
                              twin(*ob, std::vector<float>((size_t)n * 17, 0.f))};
